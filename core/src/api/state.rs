@@ -1,0 +1,30 @@
+//! Shared state of the HTTP handlers.
+
+use crate::auth::credentials::CredentialChecker;
+use crate::auth::password::PasswordHasherArgon2;
+use crate::auth::seal::Sealer;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub checker: CredentialChecker,
+    pub hasher: Arc<PasswordHasherArgon2>,
+    /// Seals TOTP secrets at rest.
+    pub sealer: Sealer,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Hashes a password off the async executor.
+    pub async fn hash_password(&self, password: String) -> Result<String, super::ApiError> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| super::ApiError::internal(&e))?
+            .map_err(|e| super::ApiError::internal(&e))
+    }
+}

@@ -1,0 +1,285 @@
+//! The credential check: password (and TOTP code), active user, application access and the
+//! brute-force limit, with an audit event for every attempt.
+//!
+//! Failures are reported to the caller as a small set of reasons that do not help an attacker
+//! (unknown user, wrong password and disabled user are all `InvalidCredentials`); the event log
+//! keeps the precise cause for administrators.
+
+use super::lockout::{Locked, LockoutPolicy};
+use super::password::PasswordHasherArgon2;
+use super::seal::Sealer;
+use super::totp;
+use crate::model::{Application, Group, NewEvent, Outcome, User};
+use crate::store::{Store, StoreError};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The audit action of a credential check; failures of it feed the brute-force limit.
+pub const ACTION_CREDENTIAL_CHECK: &str = "credential_check";
+/// The audit action of a correct password that still needs a TOTP code.
+pub const ACTION_CREDENTIAL_CHALLENGE: &str = "credential_challenge";
+
+/// One attempt to verify a user's credentials.
+#[derive(Debug, Clone)]
+pub struct CredentialRequest<'a> {
+    pub username: &'a str,
+    /// The password, optionally followed by `;123456` when `totp_code` is absent.
+    pub password: &'a str,
+    pub totp_code: Option<&'a str>,
+    /// The address of the end client as the caller saw it.
+    pub source_address: &'a str,
+    /// Whether a user with a TOTP device must give a code here.
+    pub require_mfa: bool,
+    /// Who asks (`outpost:ldap-1`, `login`), for the event log.
+    pub actor: &'a str,
+    /// The application the user wants, if any: its bound groups decide access.
+    pub application: Option<&'a Application>,
+    /// Extra context for the event (provider id, NAS identifier, ...).
+    pub context: serde_json::Value,
+}
+
+/// Why a check failed, as told to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFailure {
+    /// Unknown user, wrong password, wrong or replayed code, or disabled user.
+    InvalidCredentials,
+    /// The password was right; a TOTP code is needed too.
+    MfaRequired,
+    /// The user may not use this application.
+    AccessDenied,
+    /// Too many recent failures for this user or source address.
+    RateLimited,
+}
+
+impl CheckFailure {
+    /// The stable reason code of the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::MfaRequired => "mfa_required",
+            Self::AccessDenied => "access_denied",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// A failed check: the reason for the caller, or a storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("credential check failed: {}", .0.code())]
+    Failed(CheckFailure),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A user whose credentials checked out, with every group they belong to (nesting resolved).
+#[derive(Debug, Clone)]
+pub struct VerifiedUser {
+    pub user: User,
+    pub groups: Vec<Group>,
+}
+
+/// Runs credential checks against the store.
+#[derive(Clone)]
+pub struct CredentialChecker {
+    store: Store,
+    hasher: Arc<PasswordHasherArgon2>,
+    sealer: Sealer,
+    policy: LockoutPolicy,
+}
+
+impl std::fmt::Debug for CredentialChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialChecker")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sealing context of a user's TOTP secret: a sealed secret only opens for its own user.
+pub fn totp_seal_context(user_id: i64) -> Vec<u8> {
+    format!("totp:user:{user_id}").into_bytes()
+}
+
+/// Whether a user in `groups` may use `application`: no bound group means everyone may.
+pub fn has_application_access(application: &Application, groups: &[Group]) -> bool {
+    application.group_ids.is_empty()
+        || groups
+            .iter()
+            .any(|group| application.group_ids.contains(&group.id))
+}
+
+impl CredentialChecker {
+    /// A checker over `store`.
+    pub fn new(
+        store: Store,
+        hasher: Arc<PasswordHasherArgon2>,
+        sealer: Sealer,
+        policy: LockoutPolicy,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            sealer,
+            policy,
+        }
+    }
+
+    /// Verifies `request`; records one event whatever the result.
+    pub async fn check(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, CheckError> {
+        match self.evaluate(request).await {
+            Ok(verified) => {
+                self.record(request, Outcome::Success, ACTION_CREDENTIAL_CHECK, "ok")
+                    .await?;
+                Ok(verified)
+            }
+            Err(Evaluation::Failed(failure, detail)) => {
+                let action = if failure == CheckFailure::MfaRequired {
+                    ACTION_CREDENTIAL_CHALLENGE
+                } else {
+                    ACTION_CREDENTIAL_CHECK
+                };
+                self.record(request, Outcome::Failure, action, detail)
+                    .await?;
+                Err(CheckError::Failed(failure))
+            }
+            Err(Evaluation::Store(error)) => Err(CheckError::Store(error)),
+        }
+    }
+
+    async fn evaluate(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, Evaluation> {
+        use CheckFailure::*;
+        let now = self.store.now();
+        let since = self.policy.window_start(now);
+        let user_failures = self
+            .store
+            .count_failures(ACTION_CREDENTIAL_CHECK, Some(request.username), None, since)
+            .await?;
+        let address_failures = if request.source_address.is_empty() {
+            0
+        } else {
+            self.store
+                .count_failures(
+                    ACTION_CREDENTIAL_CHECK,
+                    None,
+                    Some(request.source_address),
+                    since,
+                )
+                .await?
+        };
+        if let Err(locked) = self.policy.check(user_failures, address_failures) {
+            let detail = match locked {
+                Locked::User => "locked_user",
+                Locked::Address => "locked_address",
+            };
+            return Err(Evaluation::Failed(RateLimited, detail));
+        }
+
+        let credentials = self.store.credentials(request.username).await?;
+        let Some(credentials) = credentials.filter(|c| c.password_hash.is_some()) else {
+            let hasher = self.hasher.clone();
+            let password = request.password.to_owned();
+            let _ = tokio::task::spawn_blocking(move || hasher.verify_dummy(&password)).await;
+            return Err(Evaluation::Failed(
+                InvalidCredentials,
+                "unknown_user_or_no_password",
+            ));
+        };
+        let user = credentials.user;
+        let secrets = if request.require_mfa {
+            self.store.totp_secrets(user.id).await?
+        } else {
+            Vec::new()
+        };
+        let (password, code) = match (request.totp_code, secrets.is_empty()) {
+            (Some(code), _) => (request.password, Some(code)),
+            (None, false) => totp::split_code_suffix(request.password),
+            (None, true) => (request.password, None),
+        };
+        let hasher = self.hasher.clone();
+        let password = password.to_owned();
+        let hash = credentials.password_hash.unwrap_or_default();
+        let password_ok = tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+        if !password_ok {
+            return Err(Evaluation::Failed(InvalidCredentials, "wrong_password"));
+        }
+        if !user.is_active {
+            return Err(Evaluation::Failed(InvalidCredentials, "inactive_user"));
+        }
+        if !secrets.is_empty() {
+            let Some(code) = code else {
+                return Err(Evaluation::Failed(MfaRequired, "totp_code_missing"));
+            };
+            let mut matched = None;
+            for device in &secrets {
+                let Ok(secret) = self
+                    .sealer
+                    .open(&device.secret_sealed, &totp_seal_context(user.id))
+                else {
+                    tracing::warn!(
+                        device = device.device_id,
+                        "TOTP secret does not open under this secret key"
+                    );
+                    continue;
+                };
+                if let Some(step) = totp::verify(&secret, code, now) {
+                    matched = Some((device.device_id, step));
+                }
+            }
+            let Some((device_id, step)) = matched else {
+                return Err(Evaluation::Failed(InvalidCredentials, "wrong_totp_code"));
+            };
+            if !self.store.consume_totp_step(device_id, step).await? {
+                return Err(Evaluation::Failed(InvalidCredentials, "replayed_totp_code"));
+            }
+        }
+        let groups = self.store.effective_groups(user.id).await?;
+        if let Some(application) = request.application {
+            if !has_application_access(application, &groups) {
+                return Err(Evaluation::Failed(AccessDenied, "not_in_bound_group"));
+            }
+        }
+        Ok(VerifiedUser { user, groups })
+    }
+
+    async fn record(
+        &self,
+        request: &CredentialRequest<'_>,
+        outcome: Outcome,
+        action: &'static str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut detail = json!({ "reason": reason });
+        if let (Some(map), serde_json::Value::Object(context)) =
+            (detail.as_object_mut(), &request.context)
+        {
+            map.extend(context.clone());
+        }
+        if let Some(app) = request.application {
+            detail["application"] = json!(app.slug);
+        }
+        self.store
+            .record_event(&NewEvent {
+                actor: request.actor.to_owned(),
+                action,
+                target: request.username.to_owned(),
+                source_address: request.source_address.to_owned(),
+                outcome,
+                detail,
+            })
+            .await
+    }
+}
+
+enum Evaluation {
+    Failed(CheckFailure, &'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Evaluation {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}

@@ -1,0 +1,208 @@
+//! `redoubt-core`: runs the core (`serve`), checks it (`healthcheck`), and drives a running core
+//! over its API (`users`, `groups`, `apps`, `providers`, `outposts`, `tokens`, `events`).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use redoubt_core::cli::{self, AdminCommand, ClientArgs};
+use redoubt_core::clock::SystemClock;
+use redoubt_core::config::{self, CoreSettings, Override};
+use redoubt_core::server::{Core, Listeners};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "redoubt-core",
+    version,
+    about = "Redoubt core: identities, applications, providers and outposts",
+    long_about = "Redoubt core: identities, applications, providers and outposts.\n\n\
+        Start it with `redoubt-core serve` (SQLite in ./data by default), then drive it with the \
+        admin commands, e.g.\n\n  export REDOUBT_TOKEN=$(redoubt-core login --username admin)\n  \
+        redoubt-core users list\n\nSettings come from defaults, an optional TOML file \
+        (--config), REDOUBT_* environment variables (REDOUBT_LISTEN__HTTP=0.0.0.0:9000; a _FILE \
+        suffix reads the value from a file) and flags, later ones winning."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the core server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(ServeArgs),
+    /// Exit 0 when the core at --url is ready, 1 otherwise (for container health checks).
+    Healthcheck {
+        /// Base URL of the core's HTTP (or metrics) port.
+        #[arg(
+            long,
+            env = "REDOUBT_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:9000"
+        )]
+        url: String,
+    },
+    #[command(flatten)]
+    Admin(Box<AdminCommandWithArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminCommandWithArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "REDOUBT_CONFIG")]
+    config: Option<PathBuf>,
+    /// HTTP listen address (ip:port; port 0 picks a free one).
+    #[arg(long)]
+    listen_http: Option<String>,
+    /// Metrics listen address.
+    #[arg(long)]
+    listen_metrics: Option<String>,
+    /// sqlite://... or postgres://...
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Data directory (SQLite file, secret key, bootstrap credentials).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn load(&self) -> anyhow::Result<config::Loaded<CoreSettings>> {
+        let mut flags = Vec::new();
+        let mut flag = |key: &str, value: Option<String>, origin: &str| {
+            if let Some(value) = value {
+                flags.push(Override {
+                    key: key.into(),
+                    value,
+                    origin: origin.into(),
+                });
+            }
+        };
+        flag("listen.http", self.listen_http.clone(), "--listen-http");
+        flag(
+            "listen.metrics",
+            self.listen_metrics.clone(),
+            "--listen-metrics",
+        );
+        flag("database_url", self.database_url.clone(), "--database-url");
+        flag(
+            "data_dir",
+            self.data_dir.as_ref().map(|p| p.display().to_string()),
+            "--data-dir",
+        );
+        Ok(config::load(
+            self.config.as_deref(),
+            std::env::vars(),
+            flags,
+            cli::CLIENT_ENV_KEYS,
+        )?)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => {
+            let loaded = args.load()?;
+            redoubt_core::telemetry::init(&loaded.settings.log_level, &loaded.settings.log_format)?;
+            Core::prepare(loaded.settings, Arc::new(SystemClock)).await?;
+            eprintln!("database is migrated");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { url } => Ok(cli::healthcheck(&url).await),
+        Command::Admin(admin) => cli::run(&admin.client, admin.command).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let loaded = args.load()?;
+    let settings = loaded.settings;
+    redoubt_core::telemetry::init(&settings.log_level, &settings.log_format)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let listeners = Listeners::bind(&settings).await?;
+    let http_addr = listeners.http.local_addr()?;
+    let core = Core::prepare(settings, Arc::new(SystemClock)).await?;
+    print_welcome(&core, http_addr);
+    core.serve(listeners, shutdown_signal())
+        .await
+        .context("the core stopped with an error")
+}
+
+fn print_welcome(core: &Core, http_addr: std::net::SocketAddr) {
+    let host = if http_addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", http_addr.port())
+    } else {
+        http_addr.to_string()
+    };
+    let url = format!("http://{host}");
+    let outcome = &core.bootstrap;
+    if let (Some(password), Some(file)) = (&outcome.generated_password, &outcome.credentials_file) {
+        eprintln!(
+            "\nFirst start: created user `admin` in group `admins`.\n  password: {password}\n  \
+             (also written to {}, readable only by you; delete it once you have stored it)\n",
+            file.display()
+        );
+    } else if outcome.admin_created {
+        eprintln!(
+            "\nFirst start: created user `admin` with the password from REDOUBT_BOOTSTRAP_PASSWORD.\n"
+        );
+    }
+    eprintln!(
+        "Redoubt core is up at {url}\n  log in:   export REDOUBT_URL={url} REDOUBT_TOKEN=$(redoubt-core login --url {url} --username admin)\n  \
+         then:     redoubt-core users list\n  API docs: {url}/api/v1/schema.json\n"
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

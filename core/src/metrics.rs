@@ -1,0 +1,186 @@
+//! Prometheus metrics of the core, served on the metrics port (`/metrics`).
+
+use crate::auth::credentials::{CheckError, CheckFailure, VerifiedUser};
+use crate::store::Store;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every metric of the core, in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    credential_checks: IntCounterVec,
+    credential_duration: HistogramVec,
+    objects: IntGaugeVec,
+    database_up: IntGauge,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "redoubt_build_info",
+                "Build of the running core (value is always 1)",
+            ),
+            &["version", "protocol_version"],
+        )?;
+        build_info
+            .with_label_values(&[
+                crate::VERSION,
+                &redoubt_outpost_proto::PROTOCOL_VERSION.to_string(),
+            ])
+            .set(1);
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "redoubt_http_requests_total",
+                "HTTP requests answered, by route and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "redoubt_http_request_duration_seconds",
+                "Time to answer HTTP requests",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "route"],
+        )?;
+        let credential_checks = IntCounterVec::new(
+            Opts::new(
+                "redoubt_credential_checks_total",
+                "Credential checks (outpost verifications and API logins), by result",
+            ),
+            &["source", "result"],
+        )?;
+        let credential_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "redoubt_credential_check_duration_seconds",
+                "Time to check credentials, including password hashing",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["source"],
+        )?;
+        let objects = IntGaugeVec::new(
+            Opts::new("redoubt_objects", "Objects in the store, by kind"),
+            &["kind"],
+        )?;
+        let database_up = IntGauge::new(
+            "redoubt_database_up",
+            "Whether the database answered the last scrape",
+        )?;
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(credential_checks.clone()))?;
+        registry.register(Box::new(credential_duration.clone()))?;
+        registry.register(Box::new(objects.clone()))?;
+        registry.register(Box::new(database_up.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            credential_checks,
+            credential_duration,
+            objects,
+            database_up,
+        })
+    }
+
+    /// Counts one credential check by the outposts.
+    pub fn observe_credential_check(
+        &self,
+        result: &Result<VerifiedUser, CheckError>,
+        elapsed: Duration,
+    ) {
+        self.observe_check("outpost", result, elapsed);
+    }
+
+    /// Counts one credential check from `source`.
+    pub fn observe_check(
+        &self,
+        source: &str,
+        result: &Result<VerifiedUser, CheckError>,
+        elapsed: Duration,
+    ) {
+        let label = match result {
+            Ok(_) => "success",
+            Err(CheckError::Failed(CheckFailure::InvalidCredentials)) => "invalid_credentials",
+            Err(CheckError::Failed(CheckFailure::MfaRequired)) => "mfa_required",
+            Err(CheckError::Failed(CheckFailure::AccessDenied)) => "access_denied",
+            Err(CheckError::Failed(CheckFailure::RateLimited)) => "rate_limited",
+            Err(CheckError::Store(_)) => "error",
+        };
+        self.credential_checks
+            .with_label_values(&[source, label])
+            .inc();
+        self.credential_duration
+            .with_label_values(&[source])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition, after refreshing the object counts from `store`.
+    pub async fn render(&self, store: &Store) -> String {
+        let counts = async {
+            Ok::<_, crate::store::StoreError>([
+                ("user", store.count_users().await?),
+                ("group", store.count_groups().await?),
+                ("application", store.count_applications().await?),
+                ("provider", store.count_providers().await?),
+                ("outpost", store.count_outposts().await?),
+            ])
+        };
+        match tokio::time::timeout(Duration::from_secs(2), counts).await {
+            Ok(Ok(counts)) => {
+                self.database_up.set(1);
+                for (kind, count) in counts {
+                    self.objects.with_label_values(&[kind]).set(count);
+                }
+            }
+            _ => self.database_up.set(0),
+        }
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(%error, "encoding metrics failed");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// Middleware counting and timing every HTTP request by its route template.
+pub async fn track_http(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics
+        .http_requests
+        .with_label_values(&[&method, &route, response.status().as_str()])
+        .inc();
+    metrics
+        .http_duration
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,221 @@
+//! Assembling and running the core: open and migrate the store, bootstrap, then serve the API on
+//! the HTTP listener and metrics plus health on the metrics listener until shutdown.
+//!
+//! [`Core::start`] takes already-bound listeners and a shutdown future, so tests bind
+//! `127.0.0.1:0` and run a real core in-process.
+
+use crate::api::{self, AppState};
+use crate::auth::credentials::CredentialChecker;
+use crate::auth::password::PasswordHasherArgon2;
+use crate::auth::seal::Sealer;
+use crate::bootstrap::{self, BootstrapOutcome};
+use crate::clock::SharedClock;
+use crate::config::CoreSettings;
+use crate::metrics::{self, Metrics};
+use crate::net::BoundedListener;
+use crate::secret_key::SecretKey;
+use crate::store::{Store, StoreOptions, redact_url};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::get;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+
+/// How long an idle client connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often old events are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A prepared core: store open and migrated, bootstrap done.
+#[derive(Debug)]
+pub struct Core {
+    pub state: AppState,
+    pub bootstrap: BootstrapOutcome,
+    settings: CoreSettings,
+}
+
+/// The listeners the core serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: TcpListener,
+    pub metrics: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    pub async fn bind(settings: &CoreSettings) -> anyhow::Result<Self> {
+        let http = TcpListener::bind(&settings.listen.http)
+            .await
+            .with_context(|| format!("cannot listen on {} (listen.http)", settings.listen.http))?;
+        let metrics = TcpListener::bind(&settings.listen.metrics)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (listen.metrics)",
+                    settings.listen.metrics
+                )
+            })?;
+        Ok(Self { http, metrics })
+    }
+}
+
+impl Core {
+    /// Opens the store, migrates it, loads the secret key and bootstraps.
+    pub async fn prepare(settings: CoreSettings, clock: SharedClock) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!("cannot create the data dir {}", settings.data_dir.display())
+        })?;
+        let url = settings.effective_database_url();
+        let mut options = StoreOptions::new(url.clone());
+        options.max_connections = settings.limits.database_connections;
+        let store = Store::connect(&options, clock)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        store
+            .migrate()
+            .await
+            .context("cannot migrate the database")?;
+        let secret = SecretKey::load_or_generate(&settings.secret_key, &settings.data_dir)?;
+        let hasher = Arc::new(PasswordHasherArgon2::new(settings.password_hash.into())?);
+        let sealer = Sealer::new(&secret.derive("totp-seal"));
+        let checker = CredentialChecker::new(
+            store.clone(),
+            hasher.clone(),
+            sealer.clone(),
+            settings.lockout.into(),
+        );
+        let bootstrap = bootstrap::run(
+            &store,
+            hasher.clone(),
+            &settings.data_dir,
+            &settings.bootstrap_password,
+            &settings.bootstrap_token,
+        )
+        .await?;
+        let metrics = Arc::new(Metrics::new()?);
+        let state = AppState {
+            store,
+            checker,
+            hasher,
+            sealer,
+            metrics,
+        };
+        Ok(Self {
+            state,
+            bootstrap,
+            settings,
+        })
+    }
+
+    /// The HTTP application (API and health).
+    pub fn http_router(&self) -> Router {
+        let limits = self.settings.limits;
+        Router::new()
+            .route("/-/health/live", get(api::health::live))
+            .route("/-/health/ready", get(api::health::ready))
+            .merge(api::router())
+            .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(limits.request_timeout_seconds),
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.metrics.clone(),
+                metrics::track_http,
+            ))
+            .with_state(self.state.clone())
+    }
+
+    /// The metrics application (`/metrics` and health).
+    pub fn metrics_router(&self) -> Router {
+        Router::new()
+            .route("/metrics", get(render_metrics))
+            .route("/-/health/live", get(api::health::live))
+            .route("/-/health/ready", get(api::health::ready))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves until `shutdown` completes, then drains open requests.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let http_addr = listeners.http.local_addr()?;
+        let metrics_addr = listeners.metrics.local_addr()?;
+        tracing::info!(%http_addr, %metrics_addr, version = crate::VERSION, "Redoubt core listening");
+        let http = axum::serve(
+            BoundedListener::new(
+                listeners.http,
+                self.settings.limits.max_connections,
+                IDLE_TIMEOUT,
+            ),
+            self.http_router()
+                .into_make_service_with_connect_info::<crate::net::PeerAddr>(),
+        )
+        .with_graceful_shutdown(wait_for(stop_rx.clone()));
+        let metrics = axum::serve(
+            BoundedListener::new(listeners.metrics, 256, IDLE_TIMEOUT),
+            self.metrics_router().into_make_service(),
+        )
+        .with_graceful_shutdown(wait_for(stop_rx.clone()));
+        let pruner = tokio::spawn(prune_events(
+            self.state.store.clone(),
+            self.settings.events.retention_days,
+            stop_rx.clone(),
+        ));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining open requests");
+            let _ = stop_tx.send(true);
+        });
+        let (http_result, metrics_result) = tokio::join!(http.into_future(), metrics.into_future());
+        pruner.abort();
+        self.state.store.close().await;
+        http_result.context("HTTP server failed")?;
+        metrics_result.context("metrics server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+async fn render_metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&state.store).await,
+    )
+}
+
+/// Deletes events past their retention, hourly; with several replicas only one does it per run.
+async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiver<bool>) {
+    if retention_days <= 0 {
+        return;
+    }
+    loop {
+        let before = store.now() - retention_days * 86_400;
+        match store.prune_events_exclusive(before).await {
+            Ok(Some(n)) if n > 0 => {
+                tracing::info!(deleted = n, retention_days, "pruned old events")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning old events failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

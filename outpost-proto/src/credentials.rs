@@ -1,0 +1,73 @@
+//! Bodies of the outpost-facing credential check (`POST /api/v1/outpost/credentials/verify`).
+
+use serde::{Deserialize, Serialize};
+
+/// Asks the core to verify a user's credentials for one of the outpost's providers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyCredentialsRequest {
+    pub provider_id: i64,
+    pub username: String,
+    /// The password; `password;123456` carries a TOTP code when `totp_code` is absent.
+    pub password: String,
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// The end client's address as the outpost saw it (LDAP client, NAS, browser).
+    #[serde(default)]
+    pub source_address: Option<String>,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum VerifyCredentialsResponse {
+    Success { user: VerifiedUser },
+    Failure { reason: FailureReason },
+}
+
+/// Why a check failed; deliberately coarse, so it helps no attacker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// Unknown user, wrong password or code, or disabled user.
+    InvalidCredentials,
+    /// The password was right; send it again with a TOTP code.
+    MfaRequired,
+    /// The user may not use the provider's application.
+    AccessDenied,
+    /// Too many recent failures for the user or the source address.
+    RateLimited,
+}
+
+/// Who the user is, as the outpost needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedUser {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    /// Every group the user belongs to, directly or through nesting.
+    pub groups: Vec<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_samples_round_trip() {
+        let failure = r#"{"result":"failure","reason":"mfa_required"}"#;
+        let parsed: VerifyCredentialsResponse = serde_json::from_str(failure).expect("parse");
+        assert_eq!(
+            parsed,
+            VerifyCredentialsResponse::Failure {
+                reason: FailureReason::MfaRequired
+            }
+        );
+        assert_eq!(serde_json::to_string(&parsed).expect("encode"), failure);
+        let request = r#"{"provider_id":3,"username":"alice","password":"pw;123456"}"#;
+        let parsed: VerifyCredentialsRequest = serde_json::from_str(request).expect("parse");
+        assert_eq!(parsed.totp_code, None);
+    }
+}

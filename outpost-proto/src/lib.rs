@@ -1,0 +1,12 @@
+//! Wire types shared by the Redoubt core and its outposts: the protocol version, the settings of
+//! each provider type as the outposts receive them, and the bodies of the outpost-facing REST
+//! endpoints.
+//!
+//! Architecture invariant: this crate is serde only. It depends on no async runtime and does no
+//! I/O, so both sides (and third-party tools) can use it freely.
+
+pub mod credentials;
+pub mod provider;
+
+/// The control-channel protocol version this build speaks. Bumped on incompatible changes.
+pub const PROTOCOL_VERSION: u32 = 1;
