@@ -24,6 +24,8 @@ use std::sync::Arc;
         suffix reads the value from a file) and flags, later ones winning."
 )]
 struct Cli {
+    #[command(flatten)]
+    client: ClientArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,15 +47,7 @@ enum Command {
         url: String,
     },
     #[command(flatten)]
-    Admin(Box<AdminCommandWithArgs>),
-}
-
-#[derive(Debug, clap::Args)]
-struct AdminCommandWithArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-    #[command(subcommand)]
-    command: AdminCommand,
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { url } => Ok(cli::healthcheck(&url).await),
-        Command::Admin(admin) => cli::run(&admin.client, admin.command).await,
+        Command::Admin(command) => cli::run(&cli.client, command).await,
     }
 }
 

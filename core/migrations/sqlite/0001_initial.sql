@@ -4,7 +4,7 @@ CREATE TABLE users (
     username TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL DEFAULT '',
     email TEXT NOT NULL DEFAULT '',
-    is_active BOOLEAN NOT NULL DEFAULT 1,
+    is_active INTEGER NOT NULL DEFAULT 1,
     attributes TEXT NOT NULL DEFAULT '{}',
     password_hash TEXT,
     password_changed_at BIGINT,
@@ -26,7 +26,7 @@ CREATE TABLE user_groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     parent_id BIGINT REFERENCES user_groups(id) ON DELETE SET NULL,
-    is_superuser BOOLEAN NOT NULL DEFAULT 0,
+    is_superuser INTEGER NOT NULL DEFAULT 0,
     attributes TEXT NOT NULL DEFAULT '{}',
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL

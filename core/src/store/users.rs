@@ -14,7 +14,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         username: row.try_get("username")?,
         name: row.try_get("name")?,
         email: row.try_get("email")?,
-        is_active: row.try_get("is_active")?,
+        is_active: read_flag(row, "is_active")?,
         attributes: parse_attributes(&row.try_get::<String, _>("attributes")?),
         has_password: read_flag(row, "has_password")?,
         password_changed_at: row.try_get("password_changed_at")?,
