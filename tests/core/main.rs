@@ -1,1 +1,12 @@
+//! Integration suite of the core: a real core in-process, driven over HTTP (and the CLI binary).
+//! Runs on SQLite by default and on PostgreSQL when `REDOUBT_TEST_DATABASE_URL` is set.
 
+mod bootstrap;
+mod cli;
+mod credentials;
+mod database_loss;
+mod directory;
+mod errors;
+mod operations;
+mod outposts;
+mod tokens;

@@ -1,1 +1,188 @@
-//! x
+//! The Redoubt test harness: starts a real core in-process on `127.0.0.1:0` with a temporary
+//! SQLite file, or a fresh PostgreSQL database when `REDOUBT_TEST_DATABASE_URL` is set, and
+//! hands tests its URLs, an admin token and a manual clock.
+//!
+//! No fixed ports and no sleeps: the listeners are bound before the core starts serving, so the
+//! URLs answer as soon as `start` returns.
+
+pub mod database;
+pub mod http;
+pub mod proxy;
+
+use redoubt_core::clock::ManualClock;
+use redoubt_core::config::CoreSettings;
+use redoubt_core::server::{Core, Listeners};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use http::Api;
+
+/// Password of the bootstrap `admin` user in tests.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A running core.
+pub struct TestCore {
+    /// Base URL of the HTTP port, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// Base URL of the metrics port.
+    pub metrics_url: String,
+    /// The bootstrap admin token.
+    pub admin_token: String,
+    /// An API client with the admin token.
+    pub api: Api,
+    /// The clock the core reads; advance it to expire tokens or lockouts.
+    pub clock: ManualClock,
+    pub settings: CoreSettings,
+    pub database: database::TestDatabase,
+    data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options for [`TestCore::start_with`].
+#[derive(Default)]
+pub struct CoreOptions {
+    /// Override settings before start.
+    pub tweak: Option<Box<dyn FnOnce(&mut CoreSettings) + Send>>,
+}
+
+impl TestCore {
+    /// Starts a core with test defaults.
+    pub async fn start() -> Self {
+        Self::start_with(CoreOptions::default()).await
+    }
+
+    /// Starts a core, letting the test adjust settings.
+    pub async fn start_with(options: CoreOptions) -> Self {
+        init_logging();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database = database::TestDatabase::create(data_dir.path()).await;
+        let admin_token = redoubt_core::auth::token::generate().expect("randomness");
+        let mut settings = CoreSettings {
+            data_dir: data_dir.path().to_owned(),
+            database_url: database.url.clone(),
+            bootstrap_password: ADMIN_PASSWORD.into(),
+            bootstrap_token: admin_token.clone(),
+            ..CoreSettings::default()
+        };
+        settings.listen.http = "127.0.0.1:0".into();
+        settings.listen.metrics = "127.0.0.1:0".into();
+        settings.password_hash.memory_kib = 64;
+        settings.password_hash.iterations = 1;
+        if let Some(tweak) = options.tweak {
+            tweak(&mut settings);
+        }
+        let clock = ManualClock::new(1_800_000_000);
+        let mut core = Self {
+            url: String::new(),
+            metrics_url: String::new(),
+            api: Api::new("", &admin_token),
+            admin_token,
+            clock,
+            settings,
+            database,
+            data_dir,
+            shutdown: None,
+            task: None,
+        };
+        core.boot(None).await;
+        core
+    }
+
+    /// (Re)starts the core process part on `http_addr` (or a free port).
+    async fn boot(&mut self, http_addr: Option<std::net::SocketAddr>) {
+        let http = TcpListener::bind(http_addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()))
+            .await
+            .expect("bind http");
+        let metrics = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        self.url = format!("http://{}", http.local_addr().expect("addr"));
+        self.metrics_url = format!("http://{}", metrics.local_addr().expect("addr"));
+        self.api = Api::new(&self.url, &self.admin_token);
+        let core = Core::prepare(self.settings.clone(), Arc::new(self.clock.clone()))
+            .await
+            .expect("core prepares");
+        let (tx, rx) = oneshot::channel();
+        self.shutdown = Some(tx);
+        self.task = Some(tokio::spawn(core.serve(
+            Listeners { http, metrics },
+            async {
+                let _ = rx.await;
+            },
+        )));
+    }
+
+    /// Stops the core gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("core task").expect("core stops cleanly");
+        }
+    }
+
+    /// Stops and starts the core again on the same HTTP address and database.
+    pub async fn restart(&mut self) {
+        let addr: std::net::SocketAddr = self
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        self.stop().await;
+        self.boot(Some(addr)).await;
+    }
+
+    /// The data dir of this core.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().to_owned()
+    }
+
+    /// An API client with another token.
+    pub fn api_with(&self, token: &str) -> Api {
+        Api::new(&self.url, token)
+    }
+}
+
+impl Drop for TestCore {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The `redoubt-core` binary built next to the test binary.
+pub fn core_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/redoubt-core
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = profile_dir.join("redoubt-core");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first with `cargo build -p redoubt-core`",
+        binary.display()
+    );
+    binary
+}
+
+/// Whether a missing external tool (promtool, ...) must fail the test rather than skip it.
+/// The README's test command sets `REDOUBT_REQUIRE_PEERS=1` after installing them.
+pub fn peers_required() -> bool {
+    std::env::var("REDOUBT_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+fn init_logging() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("REDOUBT_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
