@@ -1,0 +1,155 @@
+//! The control channel: JSON text messages over a WebSocket at `/api/v1/outpost/ws`,
+//! authenticated with the outpost's bearer token.
+//!
+//! The outpost opens with [`OutpostMessage::Hello`]; the core answers with a snapshot (when the
+//! outpost's revision is unknown or too old) or the changes since it, then pushes every later
+//! change. The outpost acknowledges each revision it has applied and sends a heartbeat every
+//! `heartbeat_interval_seconds`. The core ends a session with a WebSocket close frame whose code
+//! is one of [`CloseCode`] and whose reason is one readable sentence.
+
+use crate::config::{ConfigSnapshot, DirectoryGroup, DirectoryUser, OutpostInfo, ProviderConfig};
+use serde::{Deserialize, Serialize};
+
+/// Path of the control channel.
+pub const CHANNEL_PATH: &str = "/api/v1/outpost/ws";
+/// Largest message either side accepts, in bytes. Snapshots of large directories are the
+/// biggest messages; 64 MiB holds several hundred thousand users.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest message the core accepts from an outpost.
+pub const MAX_OUTPOST_MESSAGE_BYTES: usize = 64 * 1024;
+/// Default seconds between heartbeats.
+pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 10;
+
+/// Messages from an outpost to the core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutpostMessage {
+    /// First message of a session.
+    Hello(Hello),
+    /// "Still here", every heartbeat interval.
+    Heartbeat { applied_revision: i64 },
+    /// The outpost has applied everything up to `revision`.
+    Ack { revision: i64 },
+}
+
+/// Who is connecting and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u32,
+    pub software_version: String,
+    /// Build identifier (commit or build date).
+    pub build: String,
+    pub hostname: String,
+    /// Random per process start; tells replicas of one outpost apart.
+    pub instance_id: String,
+    /// The revision of the configuration the outpost holds, if any.
+    pub revision: Option<i64>,
+}
+
+/// Messages from the core to an outpost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CoreMessage {
+    /// Session accepted.
+    Welcome { heartbeat_interval_seconds: u64, core_version: String },
+    /// The whole configuration; replaces what the outpost holds.
+    Snapshot(ConfigSnapshot),
+    /// What changed after `from_revision`, up to and including `revision`.
+    Changes(ChangeSet),
+}
+
+/// An ordered set of changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeSet {
+    pub from_revision: i64,
+    pub revision: i64,
+    pub items: Vec<ChangeItem>,
+}
+
+/// One change. Upserts carry the object's whole new state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeItem {
+    UserUpserted { user: DirectoryUser },
+    UserDeleted { id: i64 },
+    GroupUpserted { group: DirectoryGroup },
+    /// The group is gone, and so are memberships in it and its children's parent link.
+    GroupDeleted { id: i64 },
+    ProviderUpserted { provider: ProviderConfig },
+    ProviderRemoved { id: i64 },
+    OutpostUpdated { outpost: OutpostInfo },
+    /// Every session of the user ends now (sign-out, disabled, password changed, deleted).
+    SessionsRevoked { user_id: i64 },
+}
+
+/// WebSocket close codes the core uses (RFC 6455 section 7.4.2: 4000-4999 are private).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// The token is unknown, was rotated, or its outpost was deleted. Do not retry quickly.
+    TokenRefused = 4001,
+    /// The outpost speaks a protocol version the core does not.
+    IncompatibleProtocol = 4002,
+    /// A message could not be parsed, came out of order, or was too large.
+    ProtocolViolation = 4003,
+    /// No hello or heartbeat arrived in time.
+    Timeout = 4004,
+    /// The core is shutting down; reconnect (to another replica).
+    ShuttingDown = 4005,
+}
+
+impl CloseCode {
+    /// The numeric code.
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The code for a number, if it is one of ours.
+    pub fn from_code(code: u16) -> Option<Self> {
+        [
+            Self::TokenRefused,
+            Self::IncompatibleProtocol,
+            Self::ProtocolViolation,
+            Self::Timeout,
+            Self::ShuttingDown,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_fixed_sample() {
+        let text = r#"{"type":"hello","protocol_version":1,"software_version":"0.1.0","build":"abc","hostname":"h","instance_id":"i","revision":null}"#;
+        let parsed: OutpostMessage = serde_json::from_str(text).expect("parse");
+        assert!(matches!(&parsed, OutpostMessage::Hello(h) if h.revision.is_none() && h.protocol_version == 1));
+        assert_eq!(serde_json::to_string(&parsed).expect("encode"), text);
+    }
+
+    #[test]
+    fn ack_and_heartbeat_samples() {
+        let ack: OutpostMessage = serde_json::from_str(r#"{"type":"ack","revision":42}"#).expect("parse");
+        assert_eq!(ack, OutpostMessage::Ack { revision: 42 });
+        let hb: OutpostMessage =
+            serde_json::from_str(r#"{"type":"heartbeat","applied_revision":7}"#).expect("parse");
+        assert_eq!(hb, OutpostMessage::Heartbeat { applied_revision: 7 });
+        assert!(serde_json::from_str::<OutpostMessage>(r#"{"type":"ack","revision":1,"x":2}"#).is_err());
+        assert!(serde_json::from_str::<OutpostMessage>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn changes_fixed_sample() {
+        let text = r#"{"type":"changes","from_revision":3,"revision":5,"items":[{"kind":"user_deleted","id":9},{"kind":"sessions_revoked","user_id":9}]}"#;
+        let parsed: CoreMessage = serde_json::from_str(text).expect("parse");
+        assert_eq!(serde_json::to_string(&parsed).expect("encode"), text);
+    }
+
+    #[test]
+    fn close_codes_round_trip() {
+        assert_eq!(CloseCode::from_code(4002), Some(CloseCode::IncompatibleProtocol));
+        assert_eq!(CloseCode::from_code(1000), None);
+    }
+}
