@@ -51,7 +51,10 @@ pub struct Hello {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoreMessage {
     /// Session accepted.
-    Welcome { heartbeat_interval_seconds: u64, core_version: String },
+    Welcome {
+        heartbeat_interval_seconds: u64,
+        core_version: String,
+    },
     /// The whole configuration; replaces what the outpost holds.
     Snapshot(ConfigSnapshot),
     /// What changed after `from_revision`, up to and including `revision`.
@@ -70,16 +73,32 @@ pub struct ChangeSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeItem {
-    UserUpserted { user: DirectoryUser },
-    UserDeleted { id: i64 },
-    GroupUpserted { group: DirectoryGroup },
+    UserUpserted {
+        user: DirectoryUser,
+    },
+    UserDeleted {
+        id: i64,
+    },
+    GroupUpserted {
+        group: DirectoryGroup,
+    },
     /// The group is gone, and so are memberships in it and its children's parent link.
-    GroupDeleted { id: i64 },
-    ProviderUpserted { provider: ProviderConfig },
-    ProviderRemoved { id: i64 },
-    OutpostUpdated { outpost: OutpostInfo },
+    GroupDeleted {
+        id: i64,
+    },
+    ProviderUpserted {
+        provider: ProviderConfig,
+    },
+    ProviderRemoved {
+        id: i64,
+    },
+    OutpostUpdated {
+        outpost: OutpostInfo,
+    },
     /// Every session of the user ends now (sign-out, disabled, password changed, deleted).
-    SessionsRevoked { user_id: i64 },
+    SessionsRevoked {
+        user_id: i64,
+    },
 }
 
 /// WebSocket close codes the core uses (RFC 6455 section 7.4.2: 4000-4999 are private).
@@ -125,18 +144,28 @@ mod tests {
     fn hello_fixed_sample() {
         let text = r#"{"type":"hello","protocol_version":1,"software_version":"0.1.0","build":"abc","hostname":"h","instance_id":"i","revision":null}"#;
         let parsed: OutpostMessage = serde_json::from_str(text).expect("parse");
-        assert!(matches!(&parsed, OutpostMessage::Hello(h) if h.revision.is_none() && h.protocol_version == 1));
+        assert!(
+            matches!(&parsed, OutpostMessage::Hello(h) if h.revision.is_none() && h.protocol_version == 1)
+        );
         assert_eq!(serde_json::to_string(&parsed).expect("encode"), text);
     }
 
     #[test]
     fn ack_and_heartbeat_samples() {
-        let ack: OutpostMessage = serde_json::from_str(r#"{"type":"ack","revision":42}"#).expect("parse");
+        let ack: OutpostMessage =
+            serde_json::from_str(r#"{"type":"ack","revision":42}"#).expect("parse");
         assert_eq!(ack, OutpostMessage::Ack { revision: 42 });
         let hb: OutpostMessage =
             serde_json::from_str(r#"{"type":"heartbeat","applied_revision":7}"#).expect("parse");
-        assert_eq!(hb, OutpostMessage::Heartbeat { applied_revision: 7 });
-        assert!(serde_json::from_str::<OutpostMessage>(r#"{"type":"ack","revision":1,"x":2}"#).is_err());
+        assert_eq!(
+            hb,
+            OutpostMessage::Heartbeat {
+                applied_revision: 7
+            }
+        );
+        assert!(
+            serde_json::from_str::<OutpostMessage>(r#"{"type":"ack","revision":1,"x":2}"#).is_err()
+        );
         assert!(serde_json::from_str::<OutpostMessage>(r#"{"type":"nope"}"#).is_err());
     }
 
@@ -149,7 +178,10 @@ mod tests {
 
     #[test]
     fn close_codes_round_trip() {
-        assert_eq!(CloseCode::from_code(4002), Some(CloseCode::IncompatibleProtocol));
+        assert_eq!(
+            CloseCode::from_code(4002),
+            Some(CloseCode::IncompatibleProtocol)
+        );
         assert_eq!(CloseCode::from_code(1000), None);
     }
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let binary = std::env::args().nth(1).context("usage: bench-core <path to release redoubt-core>")?;
+    let binary = std::env::args()
+        .nth(1)
+        .context("usage: bench-core <path to release redoubt-core>")?;
     let dir = tempfile::tempdir()?;
     let token = format!("rdt_bench{}", "x".repeat(40));
     let port = free_port()?;
@@ -86,7 +88,13 @@ async fn main() -> anyhow::Result<()> {
     let p50 = latencies[latencies.len() / 2];
     let p99 = latencies[latencies.len() * 99 / 100];
     let search = Instant::now();
-    client.get(format!("{url}/api/v1/users?search=user0999")).bearer_auth(&token).send().await?.bytes().await?;
+    client
+        .get(format!("{url}/api/v1/users?search=user0999"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .bytes()
+        .await?;
     let search_time = search.elapsed();
 
     // Credential checks with the default Argon2id parameters.
@@ -94,15 +102,39 @@ async fn main() -> anyhow::Result<()> {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());
         let path = path.to_owned();
         async move {
-            let r = client.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send().await?;
+            let r = client
+                .post(format!("{url}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await?;
             anyhow::Ok(r.json::<Value>().await?)
         }
     };
-    api("/api/v1/users", json!({"username": "bench", "password": "bench-password-1"})).await?;
-    let provider = api("/api/v1/providers", json!({"name": "bench", "kind": "ldap", "settings": {"base_dn": "dc=bench"}})).await?;
-    api("/api/v1/applications", json!({"slug": "bench", "name": "Bench", "provider_id": provider["id"]})).await?;
-    let outpost = api("/api/v1/outposts", json!({"name": "bench", "kind": "ldap", "provider_ids": [provider["id"]]})).await?;
-    let outpost_token = outpost["token"].as_str().context("outpost token")?.to_owned();
+    api(
+        "/api/v1/users",
+        json!({"username": "bench", "password": "bench-password-1"}),
+    )
+    .await?;
+    let provider = api(
+        "/api/v1/providers",
+        json!({"name": "bench", "kind": "ldap", "settings": {"base_dn": "dc=bench"}}),
+    )
+    .await?;
+    api(
+        "/api/v1/applications",
+        json!({"slug": "bench", "name": "Bench", "provider_id": provider["id"]}),
+    )
+    .await?;
+    let outpost = api(
+        "/api/v1/outposts",
+        json!({"name": "bench", "kind": "ldap", "provider_ids": [provider["id"]]}),
+    )
+    .await?;
+    let outpost_token = outpost["token"]
+        .as_str()
+        .context("outpost token")?
+        .to_owned();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let window = Duration::from_secs(5);
     let checks_started = Instant::now();
@@ -138,25 +170,57 @@ async fn main() -> anyhow::Result<()> {
     child.kill().await.ok();
 
     println!("Redoubt core benchmark (release, SQLite, {cores} cores)");
-    println!("{:<44} {:>12} {:>12} {:>8}", "figure", "measured", "goal", "ratio");
+    println!(
+        "{:<44} {:>12} {:>12} {:>8}",
+        "figure", "measured", "goal", "ratio"
+    );
     row("start to ready", ready.as_secs_f64() * 1000.0, 1000.0, "ms");
     row("idle RSS", idle_rss_mb, 40.0, "MB");
-    row("list users p50 (10,000 users, 50/page)", p50.as_secs_f64() * 1000.0, 5.0, "ms");
-    row("list users p99 (10,000 users, 50/page)", p99.as_secs_f64() * 1000.0, 5.0, "ms");
-    println!("{:<44} {:>9.1} ms", "search over 10,000 users", search_time.as_secs_f64() * 1000.0);
-    println!("{:<44} {:>9.1} s", "creating 10,000 users over the API", fill_time.as_secs_f64());
-    println!("{:<44} {:>9.1} /s  (Argon2id m=19 MiB t=2 p=1)", "credential checks", checks_per_second);
+    row(
+        "list users p50 (10,000 users, 50/page)",
+        p50.as_secs_f64() * 1000.0,
+        5.0,
+        "ms",
+    );
+    row(
+        "list users p99 (10,000 users, 50/page)",
+        p99.as_secs_f64() * 1000.0,
+        5.0,
+        "ms",
+    );
+    println!(
+        "{:<44} {:>9.1} ms",
+        "search over 10,000 users",
+        search_time.as_secs_f64() * 1000.0
+    );
+    println!(
+        "{:<44} {:>9.1} s",
+        "creating 10,000 users over the API",
+        fill_time.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>9.1} /s  (Argon2id m=19 MiB t=2 p=1)",
+        "credential checks", checks_per_second
+    );
     println!("{:<44} {:>9.1} MB", "RSS after the load", busy_rss_mb);
-    println!("peer: authentik server+worker idle ~735 MiB -> {:.0}x less memory idle", 735.0 * 1.048576 / idle_rss_mb);
+    println!(
+        "peer: authentik server+worker idle ~735 MiB -> {:.0}x less memory idle",
+        735.0 * 1.048576 / idle_rss_mb
+    );
     Ok(())
 }
 
 fn row(name: &str, measured: f64, goal: f64, unit: &str) {
-    println!("{name:<44} {measured:>9.2} {unit} {goal:>9.1} {unit} {:>7.2}x", goal / measured);
+    println!(
+        "{name:<44} {measured:>9.2} {unit} {goal:>9.1} {unit} {:>7.2}x",
+        goal / measured
+    );
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {
