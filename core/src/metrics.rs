@@ -6,8 +6,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +22,11 @@ pub struct Metrics {
     credential_duration: HistogramVec,
     objects: IntGaugeVec,
     database_up: IntGauge,
+    /// Outpost instances connected to this replica.
+    pub outposts_connected: IntGauge,
+    /// Time from sending a revision to an outpost to its acknowledgement.
+    pub push_latency: Histogram,
+    outpost_replicas: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -83,6 +88,27 @@ impl Metrics {
             "redoubt_database_up",
             "Whether the database answered the last scrape",
         )?;
+        let outposts_connected = IntGauge::new(
+            "redoubt_outposts_connected",
+            "Outpost instances connected to this core replica",
+        )?;
+        let push_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "redoubt_outpost_push_latency_seconds",
+                "Time from pushing a revision to an outpost instance to its acknowledgement",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let outpost_replicas = IntGaugeVec::new(
+            Opts::new(
+                "redoubt_outpost_replicas",
+                "Instances of each outpost: expected (settings.expected_replicas) and connected",
+            ),
+            &["outpost", "state"],
+        )?;
+        registry.register(Box::new(outposts_connected.clone()))?;
+        registry.register(Box::new(push_latency.clone()))?;
+        registry.register(Box::new(outpost_replicas.clone()))?;
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
@@ -98,6 +124,9 @@ impl Metrics {
             credential_duration,
             objects,
             database_up,
+            outposts_connected,
+            push_latency,
+            outpost_replicas,
         })
     }
 
@@ -152,6 +181,21 @@ impl Metrics {
                 }
             }
             _ => self.database_up.set(0),
+        }
+        // Healthy instances: heard within 1.5 default heartbeats (plus the flush interval).
+        let since = store.now() - 16;
+        if let Ok(Ok(replicas)) =
+            tokio::time::timeout(Duration::from_secs(2), store.outpost_replica_counts(since)).await
+        {
+            self.outpost_replicas.reset();
+            for (name, expected, connected) in replicas {
+                self.outpost_replicas
+                    .with_label_values(&[&name, "expected"])
+                    .set(expected);
+                self.outpost_replicas
+                    .with_label_values(&[&name, "connected"])
+                    .set(connected);
+            }
         }
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {

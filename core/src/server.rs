@@ -9,6 +9,7 @@ use crate::auth::credentials::CredentialChecker;
 use crate::auth::password::PasswordHasherArgon2;
 use crate::auth::seal::Sealer;
 use crate::bootstrap::{self, BootstrapOutcome};
+use crate::channel::ChannelHub;
 use crate::clock::SharedClock;
 use crate::config::CoreSettings;
 use crate::metrics::{self, Metrics};
@@ -37,6 +38,7 @@ pub struct Core {
     pub state: AppState,
     pub bootstrap: BootstrapOutcome,
     settings: CoreSettings,
+    stop: watch::Sender<bool>,
 }
 
 /// The listeners the core serves on.
@@ -98,17 +100,26 @@ impl Core {
         )
         .await?;
         let metrics = Arc::new(Metrics::new()?);
+        let (stop, stop_rx) = watch::channel(false);
+        let hub = Arc::new(ChannelHub::new(
+            store.clone(),
+            metrics.clone(),
+            url,
+            stop_rx,
+        ));
         let state = AppState {
             store,
             checker,
             hasher,
             sealer,
             metrics,
+            hub,
         };
         Ok(Self {
             state,
             bootstrap,
             settings,
+            stop,
         })
     }
 
@@ -146,7 +157,8 @@ impl Core {
         listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = self.stop.clone();
+        let stop_rx = self.stop.subscribe();
         let http_addr = listeners.http.local_addr()?;
         let metrics_addr = listeners.metrics.local_addr()?;
         tracing::info!(%http_addr, %metrics_addr, version = crate::VERSION, "Redoubt core listening");
@@ -165,6 +177,7 @@ impl Core {
             self.metrics_router().into_make_service(),
         )
         .with_graceful_shutdown(wait_for(stop_rx.clone()));
+        let hub = tokio::spawn(self.state.hub.clone().run());
         let pruner = tokio::spawn(prune_events(
             self.state.store.clone(),
             self.settings.events.retention_days,
@@ -177,6 +190,7 @@ impl Core {
         });
         let (http_result, metrics_result) = tokio::join!(http.into_future(), metrics.into_future());
         pruner.abort();
+        let _ = hub.await;
         self.state.store.close().await;
         http_result.context("HTTP server failed")?;
         metrics_result.context("metrics server failed")?;

@@ -563,3 +563,24 @@ pub struct InfoDto {
     pub revision: i64,
     pub protocol_version: u32,
 }
+
+/// One running instance of an outpost, as the control channel sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceDto {
+    pub instance_id: String,
+    pub hostname: String,
+    pub version: String,
+    pub build: String,
+    pub protocol_version: i64,
+    /// The instance runs another version than the core.
+    pub outdated: bool,
+    pub applied_revision: Option<i64>,
+    /// The applied revision is the core's newest.
+    pub up_to_date: bool,
+    pub remote_address: String,
+    pub connected: bool,
+    /// Connected and heard within 1.5 heartbeat intervals.
+    pub healthy: bool,
+    pub connected_at: String,
+    pub last_seen: String,
+}

@@ -139,6 +139,8 @@ where
 #[derive(Debug, Clone)]
 pub struct OutpostIdentity {
     pub outpost_id: i64,
+    /// The token the outpost authenticated with (sessions end when it is revoked).
+    pub token_id: i64,
 }
 
 impl<S> FromRequestParts<S> for OutpostIdentity
@@ -150,7 +152,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Principal::from_request_parts(parts, state).await? {
-            Principal::Outpost { outpost_id, .. } => Ok(Self { outpost_id }),
+            Principal::Outpost { outpost_id, token } => Ok(Self {
+                outpost_id,
+                token_id: token.id,
+            }),
             Principal::Admin { .. } => {
                 Err(ApiError::forbidden("this endpoint is for outpost tokens"))
             }

@@ -90,6 +90,10 @@ pub fn router() -> Router<AppState> {
     let schema = std::sync::Arc::new(openapi);
     router
         .route(
+            redoubt_outpost_proto::control::CHANNEL_PATH,
+            axum::routing::get(crate::channel::channel_handler),
+        )
+        .route(
             "/api/v1/schema.json",
             axum::routing::get(move || {
                 let schema = schema.clone();

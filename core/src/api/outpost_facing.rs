@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(outpost_self))
+        .routes(routes!(outpost_config))
         .routes(routes!(verify_credentials))
 }
 
@@ -40,6 +41,21 @@ async fn outpost_self(
         providers,
         revision,
     }))
+}
+
+/// The calling outpost's whole configuration at a revision (the same document a control-channel
+/// snapshot carries): its record, its providers with their applications and, for LDAP and RADIUS
+/// outposts, the directory. Password hashes are never included.
+#[utoipa::path(get, path = "/api/v1/outpost/config", tag = "outpost",
+    responses((status = 200, description = "ConfigSnapshot {revision, config}"),
+              (status = 403, body = super::error::Problem)))]
+async fn outpost_config(
+    identity: OutpostIdentity,
+    State(state): State<AppState>,
+) -> ApiResult<Json<redoubt_outpost_proto::config::ConfigSnapshot>> {
+    Ok(Json(
+        crate::channel::snapshot::build(&state.store, identity.outpost_id).await?,
+    ))
 }
 
 /// Does the provider ask users with TOTP for a code?

@@ -23,6 +23,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_outposts, create_outpost))
         .routes(routes!(get_outpost, update_outpost, delete_outpost))
         .routes(routes!(rotate_token))
+        .routes(routes!(list_instances))
 }
 
 fn settings_object(settings: Option<Value>) -> Result<Value, ApiError> {
@@ -179,4 +180,55 @@ async fn rotate_token(
     )
     .await;
     Ok(Json(OutpostTokenRotated { token: secret }))
+}
+
+/// How far back instances are listed: a day.
+const INSTANCE_HISTORY_SECONDS: i64 = 86_400;
+
+/// The instances of an outpost seen in the last day: version, revision, health.
+#[utoipa::path(get, path = "/api/v1/outposts/{id}/instances", tag = "outposts",
+    params(("id" = i64, Path, description = "outpost id")),
+    responses((status = 200, body = Vec<InstanceDto>)))]
+async fn list_instances(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<InstanceDto>>> {
+    let outpost = state.store.outpost(id).await?;
+    let now = state.store.now();
+    let revision = state.store.current_revision().await?;
+    let heartbeat = outpost
+        .settings
+        .get("heartbeat_interval_seconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(10)
+        .clamp(1, 300);
+    let records = state
+        .store
+        .outpost_instances(id, now - INSTANCE_HISTORY_SECONDS)
+        .await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| {
+                // Healthy: heard within 1.5 heartbeats (plus the registry's flush interval).
+                let healthy = r.connected && now - r.last_seen <= heartbeat * 3 / 2 + 1;
+                InstanceDto {
+                    outdated: r.software_version != crate::VERSION,
+                    up_to_date: r.applied_revision == Some(revision),
+                    healthy,
+                    instance_id: r.instance_id,
+                    hostname: r.hostname,
+                    version: r.software_version,
+                    build: r.build,
+                    protocol_version: r.protocol_version,
+                    applied_revision: r.applied_revision,
+                    remote_address: r.remote_address,
+                    connected: r.connected,
+                    connected_at: rfc3339(r.connected_at),
+                    last_seen: rfc3339(r.last_seen),
+                }
+            })
+            .collect(),
+    ))
 }

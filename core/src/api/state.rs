@@ -16,6 +16,8 @@ pub struct AppState {
     /// Seals TOTP secrets at rest.
     pub sealer: Sealer,
     pub metrics: Arc<Metrics>,
+    /// The outpost control channel.
+    pub hub: Arc<crate::channel::ChannelHub>,
 }
 
 impl AppState {

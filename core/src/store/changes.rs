@@ -12,6 +12,9 @@ use sqlx::Row;
 /// Advisory-lock key serialising change-log appends on PostgreSQL ("redoubt" in ASCII, truncated).
 const CHANGE_LOG_LOCK: i64 = 0x7265_646f_7562;
 
+/// The PostgreSQL notification channel that wakes core replicas on a new revision.
+pub const CHANGE_CHANNEL: &str = "redoubt_changes";
+
 /// The kinds of object whose changes are logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
@@ -62,6 +65,14 @@ impl Store {
         .bind(self.now())
         .fetch_one(&mut **tx)
         .await?;
+        if self.backend == Backend::Postgres {
+            // Delivered on commit to every core replica listening (LISTEN/NOTIFY is transactional).
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGE_CHANNEL)
+                .bind(revision.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
         Ok(revision)
     }
 

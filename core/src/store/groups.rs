@@ -5,9 +5,10 @@ use crate::model::{Group, GroupPatch, ListParams, NewGroup, Page, User};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-const GROUP_COLUMNS: &str = "id, name, parent_id, is_superuser, attributes, created_at, updated_at";
+pub(super) const GROUP_COLUMNS: &str =
+    "id, name, parent_id, is_superuser, attributes, created_at, updated_at";
 
-fn group_from_row(row: &AnyRow) -> Result<Group, sqlx::Error> {
+pub(super) fn group_from_row(row: &AnyRow) -> Result<Group, sqlx::Error> {
     Ok(Group {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -10,23 +10,29 @@
 
 mod applications;
 mod changes;
+mod directory;
 mod error;
 mod events;
 mod groups;
+mod instances;
 pub mod outposts;
 mod providers;
 mod tokens;
 mod users;
 
-pub use changes::ObjectKind;
+pub use changes::{CHANGE_CHANNEL, ObjectKind};
+pub use directory::DirectoryEntry;
 pub use error::StoreError;
+pub use instances::InstanceRecord;
 pub use tokens::TokenRecord;
 pub use users::{Credentials, TotpSecretRow};
 
 use crate::clock::SharedClock;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Transaction};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Which database engine the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +94,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     clock: SharedClock,
+    /// Woken after every committed write transaction in this process.
+    changed: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,6 +143,7 @@ impl Store {
             pool,
             backend,
             clock,
+            changed: Arc::new(Notify::new()),
         })
     }
 
@@ -212,7 +221,14 @@ impl Store {
     pub async fn commit(&self, tx: Tx) -> Result<(), StoreError> {
         tx.commit()
             .await
-            .map_err(|e| StoreError::from_sqlx(e, "transaction"))
+            .map_err(|e| StoreError::from_sqlx(e, "transaction"))?;
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Resolves after a write committed in this process (a permit is kept if nobody waits).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 }
 

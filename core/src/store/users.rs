@@ -5,10 +5,10 @@ use crate::model::{ListParams, NewUser, Page, TotpDevice, User, UserPatch};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-const USER_COLUMNS: &str = "id, username, name, email, is_active, attributes, \
+pub(super) const USER_COLUMNS: &str = "id, username, name, email, is_active, attributes, \
     password_hash IS NOT NULL AS has_password, password_changed_at, created_at, updated_at";
 
-fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -165,8 +165,8 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let updated = sqlx::query(
-            "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 \
-             WHERE id = $3",
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2, \
+             credential_epoch = credential_epoch + 1 WHERE id = $3",
         )
         .bind(hash)
         .bind(now)
@@ -223,6 +223,7 @@ impl Store {
             StoreError::Invalid(_) => StoreError::NotFound("user"),
             other => other,
         })?;
+        bump_epoch(&mut tx, user_id).await?;
         self.record_change(&mut tx, ObjectKind::User, user_id, "totp")
             .await?;
         self.commit(tx).await?;
@@ -267,6 +268,7 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::NotFound("TOTP device"));
         }
+        bump_epoch(&mut tx, user_id).await?;
         self.record_change(&mut tx, ObjectKind::User, user_id, "totp")
             .await?;
         self.commit(tx).await
@@ -323,4 +325,13 @@ async fn fetch_user(tx: &mut super::Tx, id: i64) -> Result<User, StoreError> {
     .await?
     .ok_or(StoreError::NotFound("user"))?;
     Ok(user_from_row(&row)?)
+}
+
+/// Moves a user's credential epoch on, so outposts drop binds cached before the change.
+async fn bump_epoch(tx: &mut super::Tx, user_id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,154 @@
+//! Resolving change-log rows into the items outposts receive, once per batch for every session,
+//! with who each item is for.
+
+use super::convert;
+use crate::model::Change;
+use crate::store::{Store, StoreError};
+use redoubt_outpost_proto::config::OutpostKind;
+use redoubt_outpost_proto::control::ChangeItem;
+
+/// Who an item is for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Audience {
+    /// Outposts that hold the directory (LDAP, RADIUS).
+    Directory,
+    /// Outposts without a directory (proxy, RAC).
+    WithoutDirectory,
+    /// Every outpost.
+    Everyone,
+    /// The outposts serving a provider.
+    Outposts(Vec<i64>),
+}
+
+/// Something a session must do besides forwarding items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Resend the providers of every outpost (an application binding changed).
+    RefreshProviders,
+    /// The outpost record changed: send it a snapshot.
+    Snapshot(i64),
+    /// The outpost's tokens changed: check the session's token still exists.
+    RevalidateToken(i64),
+    /// The outpost is gone: close its sessions.
+    Deleted(i64),
+}
+
+/// The resolved changes `(from, to]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Batch {
+    pub from: i64,
+    pub to: i64,
+    pub items: Vec<(Audience, ChangeItem)>,
+    pub actions: Vec<Action>,
+}
+
+impl Audience {
+    /// Whether an outpost of `kind` with id `outpost_id` gets the item.
+    pub(crate) fn includes(&self, kind: OutpostKind, outpost_id: i64) -> bool {
+        match self {
+            Self::Directory => kind.needs_directory(),
+            Self::WithoutDirectory => !kind.needs_directory(),
+            Self::Everyone => true,
+            Self::Outposts(ids) => ids.contains(&outpost_id),
+        }
+    }
+}
+
+/// Reads changes after `from` (at most `limit`) and resolves them; `None` when there are none.
+pub(crate) async fn read(
+    store: &Store,
+    from: i64,
+    limit: i64,
+) -> Result<Option<Batch>, StoreError> {
+    let changes = store.changes_since(from, limit).await?;
+    let Some(last) = changes.last() else {
+        return Ok(None);
+    };
+    let to = last.revision;
+    let mut batch = Batch {
+        from,
+        to,
+        items: Vec::new(),
+        actions: Vec::new(),
+    };
+    for change in &changes {
+        resolve(store, change, &mut batch).await?;
+    }
+    Ok(Some(batch))
+}
+
+async fn resolve(store: &Store, change: &Change, batch: &mut Batch) -> Result<(), StoreError> {
+    let id = change.object_id;
+    match change.object_kind.as_str() {
+        "user" => match store.directory_user(id).await? {
+            Some(entry) => {
+                let ends_sessions =
+                    matches!(change.op.as_str(), "password" | "totp") || !entry.user.is_active;
+                batch.items.push((
+                    Audience::Directory,
+                    ChangeItem::UserUpserted {
+                        user: convert::user(entry),
+                    },
+                ));
+                if ends_sessions {
+                    batch.items.push((
+                        Audience::WithoutDirectory,
+                        ChangeItem::SessionsRevoked { user_id: id },
+                    ));
+                }
+            }
+            None => {
+                batch
+                    .items
+                    .push((Audience::Directory, ChangeItem::UserDeleted { id }));
+                batch.items.push((
+                    Audience::WithoutDirectory,
+                    ChangeItem::SessionsRevoked { user_id: id },
+                ));
+            }
+        },
+        "group" => match store.group_if_exists(id).await? {
+            Some(group) => batch.items.push((
+                Audience::Directory,
+                ChangeItem::GroupUpserted {
+                    group: convert::group(group),
+                },
+            )),
+            None => batch
+                .items
+                .push((Audience::Directory, ChangeItem::GroupDeleted { id })),
+        },
+        "provider" => match store.provider(id).await {
+            Ok(provider) => {
+                let outposts = store.outposts_of_provider(id).await?;
+                let application = store.application_for_provider(id).await?;
+                batch.items.push((
+                    Audience::Outposts(outposts),
+                    ChangeItem::ProviderUpserted {
+                        provider: convert::provider(provider, application),
+                    },
+                ));
+            }
+            Err(StoreError::NotFound(_)) => {
+                batch
+                    .items
+                    .push((Audience::Everyone, ChangeItem::ProviderRemoved { id }));
+            }
+            Err(e) => return Err(e),
+        },
+        "application" => push_action(batch, Action::RefreshProviders),
+        "outpost" => match change.op.as_str() {
+            "delete" => push_action(batch, Action::Deleted(id)),
+            _ => push_action(batch, Action::Snapshot(id)),
+        },
+        "token" if change.op == "rotate" => push_action(batch, Action::RevalidateToken(id)),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn push_action(batch: &mut Batch, action: Action) {
+    if !batch.actions.contains(&action) {
+        batch.actions.push(action);
+    }
+}
