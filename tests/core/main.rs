@@ -2,6 +2,7 @@
 //! Runs on SQLite by default and on PostgreSQL when `REDOUBT_TEST_DATABASE_URL` is set.
 
 mod bootstrap;
+mod channel;
 mod cli;
 mod credentials;
 mod database_loss;

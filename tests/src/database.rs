@@ -48,9 +48,14 @@ impl TestDatabase {
         }
     }
 
+    /// The same database again, owned by someone else (not dropped by this handle).
+    pub fn shared(url: &str) -> Self {
+        Self { url: url.to_owned(), postgres: None }
+    }
+
     /// Whether this is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        self.postgres.is_some()
+        self.url.starts_with("postgres")
     }
 }
 

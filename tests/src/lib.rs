@@ -5,6 +5,7 @@
 //! No fixed ports and no sleeps: the listeners are bound before the core starts serving, so the
 //! URLs answer as soon as `start` returns.
 
+pub mod channel;
 pub mod database;
 pub mod http;
 pub mod proxy;
@@ -135,6 +136,24 @@ impl TestCore {
             .expect("addr");
         self.stop().await;
         self.boot(Some(addr)).await;
+    }
+
+    /// A second core replica on the same database (and secret key), on its own ports.
+    pub async fn start_replica(&self) -> TestCore {
+        let mut replica = Self {
+            url: String::new(),
+            metrics_url: String::new(),
+            api: Api::new("", &self.admin_token),
+            admin_token: self.admin_token.clone(),
+            clock: self.clock.clone(),
+            settings: self.settings.clone(),
+            database: database::TestDatabase::shared(&self.database.url),
+            data_dir: tempfile::tempdir().expect("temp dir"),
+            shutdown: None,
+            task: None,
+        };
+        replica.boot(None).await;
+        replica
     }
 
     /// The data dir of this core.

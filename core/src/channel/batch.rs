@@ -33,13 +33,14 @@ pub(crate) enum Action {
     Deleted(i64),
 }
 
-/// The resolved changes `(from, to]`.
+/// The resolved changes `(from, to]`; every item and action carries its revision, so a session
+/// that already holds part of the batch skips that part.
 #[derive(Debug, Clone)]
 pub(crate) struct Batch {
     pub from: i64,
     pub to: i64,
-    pub items: Vec<(Audience, ChangeItem)>,
-    pub actions: Vec<Action>,
+    pub items: Vec<(i64, Audience, ChangeItem)>,
+    pub actions: Vec<(i64, Action)>,
 }
 
 impl Audience {
@@ -72,12 +73,28 @@ pub(crate) async fn read(
         actions: Vec::new(),
     };
     for change in &changes {
-        resolve(store, change, &mut batch).await?;
+        let mut resolved = Resolved::default();
+        resolve(store, change, &mut resolved).await?;
+        let revision = change.revision;
+        batch
+            .items
+            .extend(resolved.items.into_iter().map(|(a, i)| (revision, a, i)));
+        for action in resolved.actions {
+            if !batch.actions.iter().any(|(_, a)| *a == action) {
+                batch.actions.push((revision, action));
+            }
+        }
     }
     Ok(Some(batch))
 }
 
-async fn resolve(store: &Store, change: &Change, batch: &mut Batch) -> Result<(), StoreError> {
+#[derive(Default)]
+struct Resolved {
+    items: Vec<(Audience, ChangeItem)>,
+    actions: Vec<Action>,
+}
+
+async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result<(), StoreError> {
     let id = change.object_id;
     match change.object_kind.as_str() {
         "user" => match store.directory_user(id).await? {
@@ -147,7 +164,7 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Batch) -> Result<()
     Ok(())
 }
 
-fn push_action(batch: &mut Batch, action: Action) {
+fn push_action(batch: &mut Resolved, action: Action) {
     if !batch.actions.contains(&action) {
         batch.actions.push(action);
     }

@@ -342,14 +342,21 @@ impl Session {
 
     /// The items of `batch` for this outpost, and whether it needs a snapshot instead.
     async fn filter(&mut self, batch: &Batch) -> Result<(Vec<ChangeItem>, bool), Close> {
+        let held = self.sent;
         let mut items: Vec<ChangeItem> = batch
             .items
             .iter()
-            .filter(|(audience, _)| audience.includes(self.kind, self.outpost_id))
-            .map(|(_, item)| item.clone())
+            .filter(|(revision, audience, _)| {
+                *revision > held && audience.includes(self.kind, self.outpost_id)
+            })
+            .map(|(_, _, item)| item.clone())
             .collect();
         let mut snapshot = false;
-        for action in &batch.actions {
+        for (_, action) in batch
+            .actions
+            .iter()
+            .filter(|(revision, _)| *revision > held)
+        {
             match *action {
                 Action::Deleted(id) if id == self.outpost_id => {
                     return Err(Close::new(

@@ -185,6 +185,8 @@ impl Store {
         if inserted > 0 {
             self.record_change(&mut tx, ObjectKind::Group, group_id, "members")
                 .await?;
+            self.record_change(&mut tx, ObjectKind::User, user_id, "membership")
+                .await?;
         }
         self.commit(tx).await
     }
@@ -202,6 +204,8 @@ impl Store {
             return Err(StoreError::NotFound("membership"));
         }
         self.record_change(&mut tx, ObjectKind::Group, group_id, "members")
+            .await?;
+        self.record_change(&mut tx, ObjectKind::User, user_id, "membership")
             .await?;
         self.commit(tx).await
     }
