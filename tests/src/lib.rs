@@ -43,11 +43,14 @@ pub struct TestCore {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A change to the settings of a test core before it starts.
+pub type SettingsTweak = Box<dyn FnOnce(&mut CoreSettings) + Send>;
+
 /// Options for [`TestCore::start_with`].
 #[derive(Default)]
 pub struct CoreOptions {
     /// Override settings before start.
-    pub tweak: Option<Box<dyn FnOnce(&mut CoreSettings) + Send>>,
+    pub tweak: Option<SettingsTweak>,
 }
 
 impl TestCore {

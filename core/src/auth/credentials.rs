@@ -236,10 +236,10 @@ impl CredentialChecker {
             }
         }
         let groups = self.store.effective_groups(user.id).await?;
-        if let Some(application) = request.application {
-            if !has_application_access(application, &groups) {
-                return Err(Evaluation::Failed(AccessDenied, "not_in_bound_group"));
-            }
+        if let Some(application) = request.application
+            && !has_application_access(application, &groups)
+        {
+            return Err(Evaluation::Failed(AccessDenied, "not_in_bound_group"));
         }
         Ok(VerifiedUser { user, groups })
     }

@@ -283,14 +283,11 @@ impl Session {
                 );
             }
             OutpostMessage::Ack { revision } => {
-                if let Some((pending, sent_at)) = self.unacked {
-                    if revision >= pending {
-                        self.hub
-                            .metrics
-                            .push_latency
-                            .observe(sent_at.elapsed().as_secs_f64());
-                        self.unacked = None;
-                    }
+                if let Some((pending, sent_at)) = self.unacked
+                    && revision >= pending
+                {
+                    self.hub.metrics.push_latency.observe(sent_at.elapsed().as_secs_f64());
+                    self.unacked = None;
                 }
                 self.hub
                     .registry

@@ -37,10 +37,10 @@ async fn main() -> anyhow::Result<()> {
         .context("start the core")?;
     let client = reqwest::Client::new();
     loop {
-        if let Ok(r) = client.get(format!("{url}/-/health/ready")).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{url}/-/health/ready")).send().await
+            && r.status().is_success()
+        {
+            break;
         }
         if started.elapsed() > Duration::from_secs(30) {
             bail!("the core did not become ready within 30 s");
