@@ -1,0 +1,173 @@
+//! `bench-channel`: simulated outposts against one release core. Prints the core's RSS with
+//! 1,000 and 10,000 connected instances and the time from a committed change to each instance's
+//! acknowledgement with 1,000 instances. Run with `scripts/bench-channel`. Not a test.
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use redoubt_outpost_proto::control::{CoreMessage, OutpostMessage};
+use redoubt_tests::channel::hello;
+use serde_json::json;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Barrier, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let binary = std::env::args().nth(1).context("usage: bench-channel <release redoubt-core>")?;
+    let dir = tempfile::tempdir()?;
+    let token = format!("rdt_bench{}", "y".repeat(40));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(&binary)
+        .args(["serve", "--listen-http", &format!("127.0.0.1:{port}")])
+        .args(["--listen-metrics", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("REDOUBT_BOOTSTRAP_TOKEN", &token)
+        .env("REDOUBT_BOOTSTRAP_PASSWORD", "bench-admin-password")
+        .env("REDOUBT_LOG_LEVEL", "warn")
+        .env("REDOUBT_LIMITS__MAX_CONNECTIONS", "20000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start the core")?;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while !client
+        .get(format!("{url}/-/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("core not ready");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().context("pid")?;
+    let post = |path: &str, body: serde_json::Value| {
+        let (client, url, token, path) = (client.clone(), url.clone(), token.clone(), path.to_owned());
+        async move {
+            let r = client.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send().await?;
+            anyhow::Ok(r.json::<serde_json::Value>().await?)
+        }
+    };
+    let provider = post("/api/v1/providers", json!({"name": "wifi", "kind": "radius", "settings": {"shared_secret": "0123456789abcdef", "client_networks": ["10.0.0.0/8"]}})).await?;
+    post("/api/v1/applications", json!({"slug": "wifi", "name": "Wi-Fi", "provider_id": provider["id"]})).await?;
+    let outpost = post("/api/v1/outposts", json!({"name": "radius", "kind": "radius", "provider_ids": [provider["id"]], "settings": {"expected_replicas": 10000}})).await?;
+    let outpost_token = outpost["token"].as_str().context("token")?.to_owned();
+    let baseline_rss = rss_mb(pid)?;
+
+    // Each simulated instance: hello, apply the snapshot, ack; then ack every change set and
+    // report when it saw each revision.
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<(i64, Instant)>();
+    let mut total = 0usize;
+    let mut rows = Vec::new();
+    for target in [1_000usize, 10_000] {
+        let ready = Arc::new(Barrier::new(target - total + 1));
+        for i in total..target {
+            let (url, token, seen, ready) = (url.clone(), outpost_token.clone(), seen_tx.clone(), ready.clone());
+            tokio::spawn(async move {
+                if let Err(error) = simulated_instance(&url, &token, i, seen, ready).await {
+                    eprintln!("instance {i}: {error:#}");
+                }
+            });
+            if i % 200 == 199 {
+                tokio::task::yield_now().await;
+            }
+        }
+        ready.wait().await;
+        total = target;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss = rss_mb(pid)?;
+        rows.push((target, rss));
+        if target == 1_000 {
+            // Change-to-ack latency with 1,000 instances, over 20 changes.
+            let mut samples = Vec::new();
+            for n in 0..20 {
+                while seen_rx.try_recv().is_ok() {}
+                let committed = Instant::now();
+                post("/api/v1/users", json!({"username": format!("bench{n}")})).await?;
+                let mut got = 0;
+                let mut last = Duration::ZERO;
+                while got < target {
+                    let (_, at) = tokio::time::timeout(Duration::from_secs(10), seen_rx.recv())
+                        .await
+                        .context("instances did not all see the change within 10 s")?
+                        .context("channel closed")?;
+                    let latency = at.saturating_duration_since(committed);
+                    samples.push(latency);
+                    last = last.max(latency);
+                    got += 1;
+                }
+                println!("change {n:>2}: last of {target} instances acknowledged after {:.1} ms", last.as_secs_f64() * 1000.0);
+            }
+            samples.sort();
+            let p50 = samples[samples.len() / 2];
+            let p99 = samples[samples.len() * 99 / 100];
+            let max = samples[samples.len() - 1];
+            println!(
+                "change -> instance ack, 1,000 instances x 20 changes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal p99 < 1000 ms, ratio {:.1}x)",
+                p50.as_secs_f64() * 1000.0,
+                p99.as_secs_f64() * 1000.0,
+                max.as_secs_f64() * 1000.0,
+                1.0 / p99.as_secs_f64()
+            );
+        }
+    }
+    println!("core RSS: {baseline_rss:.1} MB with no outposts");
+    for (n, rss) in rows {
+        println!("core RSS: {rss:.1} MB with {n} connected instances");
+    }
+    println!("goal: 10,000 instances under 300 MB");
+    child.kill().await.ok();
+    Ok(())
+}
+
+async fn simulated_instance(
+    url: &str,
+    token: &str,
+    i: usize,
+    seen: mpsc::UnboundedSender<(i64, Instant)>,
+    ready: Arc<Barrier>,
+) -> anyhow::Result<()> {
+    let mut request = format!("{}/api/v1/outpost/ws", url.replacen("http", "ws", 1)).into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let hello = OutpostMessage::Hello(hello(&format!("sim-{i}"), None));
+    socket.send(Message::text(serde_json::to_string(&hello)?)).await?;
+    let mut ready = Some(ready);
+    while let Some(message) = socket.next().await {
+        let Message::Text(text) = message? else { continue };
+        let revision = match serde_json::from_str::<CoreMessage>(&text)? {
+            CoreMessage::Welcome { .. } => continue,
+            CoreMessage::Snapshot(s) => s.revision,
+            CoreMessage::Changes(c) => {
+                let _ = seen.send((c.revision, Instant::now()));
+                c.revision
+            }
+        };
+        socket.send(Message::text(serde_json::to_string(&OutpostMessage::Ack { revision })?)).await?;
+        if let Some(ready) = ready.take() {
+            ready.wait().await;
+        }
+    }
+    Ok(())
+}
+
+fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")?;
+    Ok(kb / 1000.0)
+}
