@@ -29,6 +29,8 @@ use tower_http::timeout::TimeoutLayer;
 
 /// How long an idle client connection is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Outpost instances not seen for this long are forgotten.
+const INSTANCE_RETENTION_SECONDS: i64 = 7 * 86_400;
 /// How often old events are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -213,19 +215,30 @@ async fn render_metrics(State(state): State<AppState>) -> impl axum::response::I
     )
 }
 
-/// Deletes events past their retention, hourly; with several replicas only one does it per run.
+/// Deletes events past their retention and long-gone outpost instances, hourly; with several
+/// replicas only one prunes events per run.
 async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiver<bool>) {
-    if retention_days <= 0 {
-        return;
-    }
     loop {
-        let before = store.now() - retention_days * 86_400;
-        match store.prune_events_exclusive(before).await {
-            Ok(Some(n)) if n > 0 => {
-                tracing::info!(deleted = n, retention_days, "pruned old events")
+        if retention_days > 0 {
+            let before = store.now() - retention_days * 86_400;
+            match store.prune_events_exclusive(before).await {
+                Ok(Some(n)) if n > 0 => {
+                    tracing::info!(deleted = n, retention_days, "pruned old events")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "pruning old events failed"),
             }
+        }
+        match store
+            .prune_instances(store.now() - INSTANCE_RETENTION_SECONDS)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(
+                forgotten = n,
+                "forgot outpost instances not seen for a week"
+            ),
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "pruning old events failed"),
+            Err(error) => tracing::warn!(%error, "pruning outpost instances failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_INTERVAL) => {}

@@ -286,7 +286,10 @@ impl Session {
                 if let Some((pending, sent_at)) = self.unacked
                     && revision >= pending
                 {
-                    self.hub.metrics.push_latency.observe(sent_at.elapsed().as_secs_f64());
+                    self.hub
+                        .metrics
+                        .push_latency
+                        .observe(sent_at.elapsed().as_secs_f64());
                     self.unacked = None;
                 }
                 self.hub
