@@ -71,13 +71,10 @@ pub async fn run(
         } else {
             (configured_password.to_owned(), false)
         };
-        let hash = {
-            let password = password.clone();
-            tokio::task::spawn_blocking(move || hasher.hash(&password))
-                .await
-                .map_err(|e| BootstrapError::Hash(e.to_string()))?
-                .map_err(|e| BootstrapError::Hash(e.to_string()))?
-        };
+        let hash = hasher
+            .hash_async(password.clone())
+            .await
+            .map_err(|e| BootstrapError::Hash(e.to_string()))?;
         match create_admin(store, &hash).await {
             Ok(()) => {
                 outcome.admin_created = true;

@@ -23,10 +23,6 @@ pub struct AppState {
 impl AppState {
     /// Hashes a password off the async executor.
     pub async fn hash_password(&self, password: String) -> Result<String, super::ApiError> {
-        let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|e| super::ApiError::internal(&e))?
-            .map_err(|e| super::ApiError::internal(&e))
+        self.hasher.hash_async(password).await.map_err(|e| super::ApiError::internal(&e))
     }
 }

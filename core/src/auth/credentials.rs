@@ -177,9 +177,7 @@ impl CredentialChecker {
 
         let credentials = self.store.credentials(request.username).await?;
         let Some(credentials) = credentials.filter(|c| c.password_hash.is_some()) else {
-            let hasher = self.hasher.clone();
-            let password = request.password.to_owned();
-            let _ = tokio::task::spawn_blocking(move || hasher.verify_dummy(&password)).await;
+            self.hasher.verify_dummy_async(request.password.to_owned()).await;
             return Err(Evaluation::Failed(
                 InvalidCredentials,
                 "unknown_user_or_no_password",
@@ -196,12 +194,8 @@ impl CredentialChecker {
             (None, false) => totp::split_code_suffix(request.password),
             (None, true) => (request.password, None),
         };
-        let hasher = self.hasher.clone();
-        let password = password.to_owned();
         let hash = credentials.password_hash.unwrap_or_default();
-        let password_ok = tokio::task::spawn_blocking(move || hasher.verify(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let password_ok = self.hasher.verify_async(password.to_owned(), hash).await;
         if !password_ok {
             return Err(Evaluation::Failed(InvalidCredentials, "wrong_password"));
         }

@@ -70,13 +70,13 @@ impl Store {
     pub async fn list_groups(&self, params: &ListParams) -> Result<Page<Group>, StoreError> {
         let pattern = params.like_pattern();
         let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM user_groups WHERE LOWER(name) LIKE $1 ESCAPE '\\'",
+            "SELECT COUNT(*) FROM user_groups WHERE ($1 = '%' OR LOWER(name) LIKE $1 ESCAPE '\\')",
         )
         .bind(&pattern)
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GROUP_COLUMNS} FROM user_groups WHERE LOWER(name) LIKE $1 ESCAPE '\\' \
+            "SELECT {GROUP_COLUMNS} FROM user_groups WHERE ($1 = '%' OR LOWER(name) LIKE $1 ESCAPE '\\') \
              ORDER BY id LIMIT $2 OFFSET $3"
         )))
         .bind(&pattern)

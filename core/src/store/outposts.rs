@@ -94,14 +94,14 @@ impl Store {
     pub async fn list_outposts(&self, params: &ListParams) -> Result<Page<Outpost>, StoreError> {
         let pattern = params.like_pattern();
         let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outposts WHERE LOWER(name) LIKE $1 ESCAPE '\\'",
+            "SELECT COUNT(*) FROM outposts WHERE ($1 = '%' OR LOWER(name) LIKE $1 ESCAPE '\\')",
         )
         .bind(&pattern)
         .fetch_one(&self.pool)
         .await?;
         let mut conn = self.pool.acquire().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTPOST_COLUMNS} FROM outposts WHERE LOWER(name) LIKE $1 ESCAPE '\\' \
+            "SELECT {OUTPOST_COLUMNS} FROM outposts WHERE ($1 = '%' OR LOWER(name) LIKE $1 ESCAPE '\\') \
              ORDER BY id LIMIT $2 OFFSET $3"
         )))
         .bind(&pattern)

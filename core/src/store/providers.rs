@@ -66,13 +66,13 @@ impl Store {
     pub async fn list_providers(&self, params: &ListParams) -> Result<Page<Provider>, StoreError> {
         let pattern = params.like_pattern();
         let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM providers WHERE LOWER(name) LIKE $1 ESCAPE '\\'",
+            "SELECT COUNT(*) FROM providers WHERE ($1 = '%' OR LOWER(name) LIKE $1 ESCAPE '\\')",
         )
         .bind(&pattern)
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE LOWER(name) LIKE $1 ESCAPE '\\' \
+            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE ($1 = '%' OR LOWER(name) LIKE $1 ESCAPE '\\') \
              ORDER BY id LIMIT $2 OFFSET $3"
         )))
         .bind(&pattern)

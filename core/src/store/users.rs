@@ -93,13 +93,19 @@ impl Store {
     /// A page of users, optionally filtered by a term in username, name or email.
     pub async fn list_users(&self, params: &ListParams) -> Result<Page<User>, StoreError> {
         let pattern = params.like_pattern();
-        let filter = "(LOWER(username) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' \
-                      OR LOWER(email) LIKE $1 ESCAPE '\\')";
+        // Without a search term, skip the filter: both engines then walk the primary key only.
+        let filter = if pattern == "%" {
+            "$1 = '%'"
+        } else {
+            "(LOWER(username) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\' \
+             OR LOWER(email) LIKE $1 ESCAPE '\\')"
+        };
+        let mut conn = self.pool.acquire().await?;
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM users WHERE {filter}"
         )))
         .bind(&pattern)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY id LIMIT $2 OFFSET $3"
@@ -107,15 +113,10 @@ impl Store {
         .bind(&pattern)
         .bind(limit(params.page_size))
         .bind(params.offset())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let items = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total,
-            page: params.page,
-            page_size: params.page_size,
-        })
+        Ok(Page { items, total, page: params.page, page_size: params.page_size })
     }
 
     /// Applies `patch` to a user.
