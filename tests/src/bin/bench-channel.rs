@@ -14,6 +14,9 @@ use tokio::sync::{Barrier, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+/// Set when the measurements are done and the core is stopped on purpose.
+static FINISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -74,7 +77,9 @@ async fn main() -> anyhow::Result<()> {
         for i in total..target {
             let (url, token, seen, ready) = (url.clone(), outpost_token.clone(), seen_tx.clone(), ready.clone());
             tokio::spawn(async move {
-                if let Err(error) = simulated_instance(&url, &token, i, seen, ready).await {
+                if let Err(error) = simulated_instance(&url, &token, i, seen, ready).await
+                    && !FINISHED.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     eprintln!("instance {i}: {error:#}");
                 }
             });
@@ -126,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         println!("core RSS: {rss:.1} MB with {n} connected instances");
     }
     println!("goal: 10,000 instances under 300 MB");
+    FINISHED.store(true, std::sync::atomic::Ordering::SeqCst);
     child.kill().await.ok();
     Ok(())
 }
