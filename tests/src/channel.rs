@@ -41,7 +41,9 @@ impl ChannelClient {
         let mut request = url.into_client_request()?;
         request.headers_mut().insert(
             "authorization",
-            format!("Bearer {token}").parse().map_err(|_| WsError::Utf8(String::new()))?,
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| WsError::Utf8(String::new()))?,
         );
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Self { socket })
@@ -55,7 +57,10 @@ impl ChannelClient {
 
     /// Sends raw text.
     pub async fn send_raw(&mut self, text: &str) {
-        self.socket.send(Message::text(text.to_owned())).await.expect("send");
+        self.socket
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send");
     }
 
     /// The next message or the close frame, waiting at most 10 s.
@@ -66,7 +71,9 @@ impl ChannelClient {
                 .expect("the core answered within 10 s");
             match next {
                 Some(Ok(Message::Text(text))) => {
-                    return Received::Message(serde_json::from_str(&text).expect("valid core message"));
+                    return Received::Message(
+                        serde_json::from_str(&text).expect("valid core message"),
+                    );
                 }
                 Some(Ok(Message::Close(frame))) => return Received::Closed(frame),
                 Some(Ok(_)) => continue,

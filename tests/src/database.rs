@@ -50,7 +50,10 @@ impl TestDatabase {
 
     /// The same database again, owned by someone else (not dropped by this handle).
     pub fn shared(url: &str) -> Self {
-        Self { url: url.to_owned(), postgres: None }
+        Self {
+            url: url.to_owned(),
+            postgres: None,
+        }
     }
 
     /// Whether this is PostgreSQL.

@@ -23,6 +23,9 @@ pub struct AppState {
 impl AppState {
     /// Hashes a password off the async executor.
     pub async fn hash_password(&self, password: String) -> Result<String, super::ApiError> {
-        self.hasher.hash_async(password).await.map_err(|e| super::ApiError::internal(&e))
+        self.hasher
+            .hash_async(password)
+            .await
+            .map_err(|e| super::ApiError::internal(&e))
     }
 }

@@ -177,7 +177,9 @@ impl CredentialChecker {
 
         let credentials = self.store.credentials(request.username).await?;
         let Some(credentials) = credentials.filter(|c| c.password_hash.is_some()) else {
-            self.hasher.verify_dummy_async(request.password.to_owned()).await;
+            self.hasher
+                .verify_dummy_async(request.password.to_owned())
+                .await;
             return Err(Evaluation::Failed(
                 InvalidCredentials,
                 "unknown_user_or_no_password",

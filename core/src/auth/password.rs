@@ -56,23 +56,27 @@ impl HashWorkers {
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         for i in 0..threads {
             let rx = rx.clone();
-            let spawned = std::thread::Builder::new().name(format!("redoubt-hash-{i}")).spawn(move || {
-                loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(poisoned) => poisoned.into_inner().recv(),
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+            let spawned = std::thread::Builder::new()
+                .name(format!("redoubt-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
                     }
-                }
-            });
+                });
             if let Err(error) = spawned {
                 tracing::error!(%error, "cannot start a password hashing thread");
             }
         }
-        Self { jobs: Mutex::new(tx) }
+        Self {
+            jobs: Mutex::new(tx),
+        }
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
@@ -94,9 +98,17 @@ impl HashWorkers {
 impl PasswordHasherArgon2 {
     /// A hasher with `params`, checked up front so hashing cannot fail on them later.
     pub fn new(params: HashParams) -> Result<Self, PasswordError> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| PasswordError::Params(e.to_string()))?;
-        Ok(Self { params, workers: Arc::new(HashWorkers::start()) })
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| PasswordError::Params(e.to_string()))?;
+        Ok(Self {
+            params,
+            workers: Arc::new(HashWorkers::start()),
+        })
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -140,18 +152,25 @@ impl PasswordHasherArgon2 {
         fallback: T,
     ) -> T {
         let hasher = self.clone();
-        self.workers.run(move || work(&hasher)).await.unwrap_or(fallback)
+        self.workers
+            .run(move || work(&hasher))
+            .await
+            .unwrap_or(fallback)
     }
 
     /// [`Self::hash`] off the async executor.
     pub async fn hash_async(&self, password: String) -> Result<String, PasswordError> {
-        self.run(move |h| h.hash(&password), Err(PasswordError::Hash("the hashing task failed".into())))
-            .await
+        self.run(
+            move |h| h.hash(&password),
+            Err(PasswordError::Hash("the hashing task failed".into())),
+        )
+        .await
     }
 
     /// [`Self::verify`] off the async executor.
     pub async fn verify_async(&self, password: String, phc_hash: String) -> bool {
-        self.run(move |h| h.verify(&password, &phc_hash), false).await
+        self.run(move |h| h.verify(&password, &phc_hash), false)
+            .await
     }
 
     /// [`Self::verify_dummy`] off the async executor.

@@ -86,7 +86,8 @@ impl Store {
         params: &ListParams,
     ) -> Result<Page<Application>, StoreError> {
         let pattern = params.like_pattern();
-        let filter = "($1 = '%' OR LOWER(slug) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\')";
+        let filter =
+            "($1 = '%' OR LOWER(slug) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\')";
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM applications WHERE {filter}"
         )))

@@ -116,7 +116,12 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let items = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
-        Ok(Page { items, total, page: params.page, page_size: params.page_size })
+        Ok(Page {
+            items,
+            total,
+            page: params.page,
+            page_size: params.page_size,
+        })
     }
 
     /// Applies `patch` to a user.

@@ -20,11 +20,17 @@ static FINISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let binary = std::env::args().nth(1).context("usage: bench-channel <release redoubt-core>")?;
+    let binary = std::env::args()
+        .nth(1)
+        .context("usage: bench-channel <release redoubt-core>")?;
     let dir = tempfile::tempdir()?;
     let token = format!("rdt_bench{}", "y".repeat(40));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = tokio::process::Command::new(&binary)
         .args(["serve", "--listen-http", &format!("127.0.0.1:{port}")])
@@ -55,14 +61,24 @@ async fn main() -> anyhow::Result<()> {
     }
     let pid = child.id().context("pid")?;
     let post = |path: &str, body: serde_json::Value| {
-        let (client, url, token, path) = (client.clone(), url.clone(), token.clone(), path.to_owned());
+        let (client, url, token, path) =
+            (client.clone(), url.clone(), token.clone(), path.to_owned());
         async move {
-            let r = client.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send().await?;
+            let r = client
+                .post(format!("{url}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await?;
             anyhow::Ok(r.json::<serde_json::Value>().await?)
         }
     };
     let provider = post("/api/v1/providers", json!({"name": "wifi", "kind": "radius", "settings": {"shared_secret": "0123456789abcdef", "client_networks": ["10.0.0.0/8"]}})).await?;
-    post("/api/v1/applications", json!({"slug": "wifi", "name": "Wi-Fi", "provider_id": provider["id"]})).await?;
+    post(
+        "/api/v1/applications",
+        json!({"slug": "wifi", "name": "Wi-Fi", "provider_id": provider["id"]}),
+    )
+    .await?;
     let outpost = post("/api/v1/outposts", json!({"name": "radius", "kind": "radius", "provider_ids": [provider["id"]], "settings": {"expected_replicas": 10000}})).await?;
     let outpost_token = outpost["token"].as_str().context("token")?.to_owned();
     let baseline_rss = rss_mb(pid)?;
@@ -75,7 +91,12 @@ async fn main() -> anyhow::Result<()> {
     for target in [1_000usize, 10_000] {
         let ready = Arc::new(Barrier::new(target - total + 1));
         for i in total..target {
-            let (url, token, seen, ready) = (url.clone(), outpost_token.clone(), seen_tx.clone(), ready.clone());
+            let (url, token, seen, ready) = (
+                url.clone(),
+                outpost_token.clone(),
+                seen_tx.clone(),
+                ready.clone(),
+            );
             tokio::spawn(async move {
                 if let Err(error) = simulated_instance(&url, &token, i, seen, ready).await
                     && !FINISHED.load(std::sync::atomic::Ordering::SeqCst)
@@ -111,7 +132,10 @@ async fn main() -> anyhow::Result<()> {
                     last = last.max(latency);
                     got += 1;
                 }
-                println!("change {n:>2}: last of {target} instances acknowledged after {:.1} ms", last.as_secs_f64() * 1000.0);
+                println!(
+                    "change {n:>2}: last of {target} instances acknowledged after {:.1} ms",
+                    last.as_secs_f64() * 1000.0
+                );
             }
             samples.sort();
             let p50 = samples[samples.len() / 2];
@@ -143,14 +167,21 @@ async fn simulated_instance(
     seen: mpsc::UnboundedSender<(i64, Instant)>,
     ready: Arc<Barrier>,
 ) -> anyhow::Result<()> {
-    let mut request = format!("{}/api/v1/outpost/ws", url.replacen("http", "ws", 1)).into_client_request()?;
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let mut request =
+        format!("{}/api/v1/outpost/ws", url.replacen("http", "ws", 1)).into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
     let hello = OutpostMessage::Hello(hello(&format!("sim-{i}"), None));
-    socket.send(Message::text(serde_json::to_string(&hello)?)).await?;
+    socket
+        .send(Message::text(serde_json::to_string(&hello)?))
+        .await?;
     let mut ready = Some(ready);
     while let Some(message) = socket.next().await {
-        let Message::Text(text) = message? else { continue };
+        let Message::Text(text) = message? else {
+            continue;
+        };
         let revision = match serde_json::from_str::<CoreMessage>(&text)? {
             CoreMessage::Welcome { .. } => continue,
             CoreMessage::Snapshot(s) => s.revision,
@@ -159,7 +190,11 @@ async fn simulated_instance(
                 c.revision
             }
         };
-        socket.send(Message::text(serde_json::to_string(&OutpostMessage::Ack { revision })?)).await?;
+        socket
+            .send(Message::text(serde_json::to_string(
+                &OutpostMessage::Ack { revision },
+            )?))
+            .await?;
         if let Some(ready) = ready.take() {
             ready.wait().await;
         }

@@ -203,8 +203,14 @@ async fn main() -> anyhow::Result<()> {
         "{:<44} {:>9.1} /s  (Argon2id m=19 MiB t=2 p=1)",
         "credential checks", checks_per_second
     );
-    println!("{:<44} {:>9.1} MB", "RSS after creating 10,000 users", filled_rss_mb);
-    println!("{:<44} {:>9.1} MB", "RSS after the credential-check load", busy_rss_mb);
+    println!(
+        "{:<44} {:>9.1} MB",
+        "RSS after creating 10,000 users", filled_rss_mb
+    );
+    println!(
+        "{:<44} {:>9.1} MB",
+        "RSS after the credential-check load", busy_rss_mb
+    );
     println!(
         "peer: authentik server+worker idle ~735 MiB -> {:.0}x less memory idle",
         735.0 * 1.048576 / idle_rss_mb
