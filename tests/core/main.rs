@@ -8,6 +8,7 @@ mod credentials;
 mod database_loss;
 mod directory;
 mod errors;
+mod examples;
 mod operations;
 mod outposts;
 mod tokens;

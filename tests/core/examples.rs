@@ -1,0 +1,42 @@
+//! The examples in `examples/` load as written.
+
+use redoubt_core::config::{CoreSettings, load};
+use std::path::PathBuf;
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+#[test]
+fn core_toml_loads_with_every_key_known() {
+    let loaded = load::<CoreSettings>(Some(&examples().join("config/core.toml")), Vec::new(), Vec::new(), &[])
+        .expect("examples/config/core.toml loads");
+    let s = loaded.settings;
+    assert_eq!(s.listen.http, "0.0.0.0:9000");
+    assert_eq!(s.password_hash.memory_kib, 19456);
+    assert_eq!(s.lockout.max_failures_per_address, 20);
+    assert_eq!(s.events.retention_days, 90);
+}
+
+#[test]
+fn core_env_sets_only_known_variables() {
+    let text = std::fs::read_to_string(examples().join("core.env")).expect("read core.env");
+    let env: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    assert!(!env.is_empty());
+    let loaded = load::<CoreSettings>(None, env, Vec::new(), &[]).expect("core.env loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.settings.log_format, "json");
+    // The commented variables are known too (uncommenting them must not warn).
+    let commented: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| l.starts_with("REDOUBT_") && !l.contains("_FILE="))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let loaded = load::<CoreSettings>(None, commented, Vec::new(), &[]).expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
