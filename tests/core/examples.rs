@@ -9,8 +9,13 @@ fn examples() -> PathBuf {
 
 #[test]
 fn core_toml_loads_with_every_key_known() {
-    let loaded = load::<CoreSettings>(Some(&examples().join("config/core.toml")), Vec::new(), Vec::new(), &[])
-        .expect("examples/config/core.toml loads");
+    let loaded = load::<CoreSettings>(
+        Some(&examples().join("config/core.toml")),
+        Vec::new(),
+        Vec::new(),
+        &[],
+    )
+    .expect("examples/config/core.toml loads");
     let s = loaded.settings;
     assert_eq!(s.listen.http, "0.0.0.0:9000");
     assert_eq!(s.password_hash.memory_kib, 19456);

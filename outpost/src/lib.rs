@@ -1,0 +1,168 @@
+//! The Redoubt outpost: one binary for every outpost type. The runtime authenticates with the
+//! outpost's token, learns its identity and type from the core, keeps the configuration current
+//! over the control channel (persisting it for starts without the core), reports health and
+//! metrics, and hands every change to the protocol module of its type.
+//!
+//! [`start`] runs an outpost in-process (the binary and the integration tests both use it).
+
+pub mod apply;
+pub mod backoff;
+pub mod module;
+pub mod observe;
+pub mod runtime;
+pub mod settings;
+pub mod state;
+pub mod telemetry;
+pub mod tls;
+
+use anyhow::Context;
+use observe::OutpostMetrics;
+use redoubt_outpost_proto::config::ConfigSnapshot;
+use runtime::Runtime;
+use settings::OutpostSettings;
+use state::StateStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The software version reported to the core.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A running outpost.
+#[derive(Debug)]
+pub struct RunningOutpost {
+    /// Where `/metrics` and the health endpoints answer.
+    pub metrics_addr: SocketAddr,
+    /// This process's instance id, as the core lists it.
+    pub instance_id: String,
+    config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
+    connected: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningOutpost {
+    /// The configuration being served, if any.
+    pub fn config(&self) -> Option<Arc<ConfigSnapshot>> {
+        self.config.borrow().clone()
+    }
+
+    /// Whether the control channel is up.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Waits until the applied revision is at least `revision`.
+    pub async fn wait_for_revision(&self, revision: i64) -> Arc<ConfigSnapshot> {
+        let mut config = self.config.clone();
+        loop {
+            if let Some(snapshot) = config.borrow_and_update().clone()
+                && snapshot.revision >= revision
+            {
+                return snapshot;
+            }
+            if config.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Waits until the control channel is `up` (or down).
+    pub async fn wait_connected(&self, up: bool) {
+        let mut connected = self.connected.clone();
+        let _ = connected.wait_for(|c| *c == up).await;
+    }
+
+    /// Stops gracefully: closes the channel and the metrics server.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts an outpost: binds the metrics listener, then runs the runtime in the background.
+pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> {
+    settings.validate()?;
+    let tls = tls::client_config(&settings.ca_file, settings.danger_insecure)?;
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured((*tls).clone())
+        .timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let metrics = Arc::new(OutpostMetrics::new()?);
+    let listener = tokio::net::TcpListener::bind(&settings.listen.metrics)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (listen.metrics)",
+                settings.listen.metrics
+            )
+        })?;
+    let metrics_addr = listener.local_addr()?;
+    let (config_tx, config_rx) = watch::channel(None);
+    let (connected_tx, connected_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let instance_id = random_id();
+    let hostname = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let state = StateStore::new(
+        &settings.state_dir,
+        settings.base_url(),
+        settings.token.trim(),
+    );
+    let runtime = Arc::new(Runtime {
+        http,
+        tls,
+        state,
+        metrics: metrics.clone(),
+        config: config_tx,
+        connected: connected_tx,
+        module: None,
+        instance_id: instance_id.clone(),
+        hostname,
+        settings,
+    });
+    tracing::info!(%metrics_addr, version = VERSION, "Redoubt outpost starting");
+    let observe = {
+        let app = observe::router(metrics, config_rx.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "the metrics server failed");
+            }
+        })
+    };
+    let run = tokio::spawn(runtime.run(stop_rx));
+    Ok(RunningOutpost {
+        metrics_addr,
+        instance_id,
+        config: config_rx,
+        connected: connected_rx,
+        stop: stop_tx,
+        tasks: vec![run, observe],
+    })
+}
+
+/// 128 random bits in hex.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = std::process::id()
+            .to_le_bytes()
+            .repeat(4)
+            .try_into()
+            .unwrap_or([0; 16]);
+    }
+    data_encoding::HEXLOWER.encode(&bytes)
+}

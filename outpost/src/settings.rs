@@ -1,0 +1,138 @@
+//! Settings of `redoubt-outpost`, loaded in layers by `redoubt-settings`: defaults, an optional
+//! TOML file, `REDOUBT_*` environment variables (`REDOUBT_TOKEN_FILE` reads the token from a
+//! file), then flags.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything an outpost process is configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutpostSettings {
+    /// Base URL of the core's API, e.g. `https://redoubt.example.com`.
+    pub url: String,
+    /// The outpost's token, from `redoubt-core outposts create`.
+    pub token: String,
+    /// A PEM file of CA certificates to trust for the core, besides the system roots.
+    pub ca_file: String,
+    /// Skip verifying the core's TLS certificate. Never in production.
+    pub danger_insecure: bool,
+    /// Where the last configuration is kept.
+    pub state_dir: PathBuf,
+    pub log_level: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub listen: ListenSettings,
+}
+
+/// Listen addresses (`ip:port`; port 0 picks a free one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenSettings {
+    pub metrics: String,
+    pub http: String,
+    pub https: String,
+    pub ldap: String,
+    pub ldaps: String,
+    pub radius: String,
+    pub radius_accounting: String,
+}
+
+impl Default for OutpostSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            token: String::new(),
+            ca_file: String::new(),
+            danger_insecure: false,
+            state_dir: PathBuf::from("state"),
+            log_level: "info".into(),
+            log_format: "text".into(),
+            listen: ListenSettings::default(),
+        }
+    }
+}
+
+impl Default for ListenSettings {
+    fn default() -> Self {
+        Self {
+            metrics: "0.0.0.0:9300".into(),
+            http: "0.0.0.0:9000".into(),
+            https: "0.0.0.0:9443".into(),
+            ldap: "0.0.0.0:3389".into(),
+            ldaps: "0.0.0.0:6636".into(),
+            radius: "0.0.0.0:1812".into(),
+            radius_accounting: "0.0.0.0:1813".into(),
+        }
+    }
+}
+
+/// Why settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "REDOUBT_URL is not set: give the core's URL, e.g. REDOUBT_URL=https://redoubt.example.com"
+    )]
+    MissingUrl,
+    #[error("REDOUBT_URL `{0}` must start with http:// or https://")]
+    BadUrl(String),
+    #[error(
+        "REDOUBT_TOKEN is not set: use the token `redoubt-core outposts create` printed (or REDOUBT_TOKEN_FILE)"
+    )]
+    MissingToken,
+}
+
+impl OutpostSettings {
+    /// Checks what the runtime cannot do without.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.url.is_empty() {
+            return Err(SettingsError::MissingUrl);
+        }
+        if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
+            return Err(SettingsError::BadUrl(self.url.clone()));
+        }
+        if self.token.trim().is_empty() {
+            return Err(SettingsError::MissingToken);
+        }
+        Ok(())
+    }
+
+    /// The core URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_file_is_a_path_and_token_file_reads_the_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "rdt_secret\n").expect("write");
+        let env = vec![
+            ("REDOUBT_URL".to_owned(), "https://core.example".to_owned()),
+            ("REDOUBT_TOKEN_FILE".to_owned(), token.display().to_string()),
+            ("REDOUBT_CA_FILE".to_owned(), "/etc/ca.pem".to_owned()),
+            ("REDOUBT_DANGER_INSECURE".to_owned(), "false".to_owned()),
+            (
+                "REDOUBT_LISTEN__METRICS".to_owned(),
+                "127.0.0.1:0".to_owned(),
+            ),
+        ];
+        let loaded =
+            redoubt_settings::load::<OutpostSettings>(None, env, vec![], &[]).expect("load");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let s = loaded.settings;
+        assert_eq!(s.token, "rdt_secret");
+        assert_eq!(s.ca_file, "/etc/ca.pem");
+        assert_eq!(s.listen.metrics, "127.0.0.1:0");
+        assert!(s.validate().is_ok());
+        assert!(matches!(
+            OutpostSettings::default().validate(),
+            Err(SettingsError::MissingUrl)
+        ));
+    }
+}

@@ -1,0 +1,207 @@
+//! The persisted configuration: `state.json` in the state dir, written atomically with mode 0600,
+//! so an outpost restarts and serves while the core is unreachable. A corrupt file, another
+//! format, or a file written for another core or token is ignored with a warning, never applied.
+
+use redoubt_outpost_proto::config::ConfigSnapshot;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The `format` marker of the file.
+const FORMAT: &str = "redoubt-outpost-state";
+/// The file layout version.
+const VERSION: u32 = 1;
+/// The file name inside the state dir.
+pub const STATE_FILE: &str = "state.json";
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format: String,
+    version: u32,
+    core_url: String,
+    token_fingerprint: String,
+    snapshot: ConfigSnapshot,
+}
+
+/// Reads and writes the state of one outpost identity.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    path: PathBuf,
+    core_url: String,
+    fingerprint: String,
+}
+
+/// Why the state could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the state: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// A short, non-reversible fingerprint of the token: tells "same identity" without storing it.
+pub fn fingerprint(token: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()))[..16].to_owned()
+}
+
+impl StateStore {
+    /// The state of `token` at `core_url` in `dir`.
+    pub fn new(dir: &Path, core_url: &str, token: &str) -> Self {
+        Self {
+            path: dir.join(STATE_FILE),
+            core_url: core_url.trim_end_matches('/').to_owned(),
+            fingerprint: fingerprint(token),
+        }
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved snapshot, if there is a usable one; a reason is logged for an unusable one.
+    pub fn load(&self) -> Option<ConfigSnapshot> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "ignoring state file: cannot read it");
+                return None;
+            }
+        };
+        match self.check(&text) {
+            Ok(snapshot) => Some(snapshot),
+            Err(why) => {
+                tracing::warn!(path = %self.path.display(), "ignoring state file: {why}");
+                None
+            }
+        }
+    }
+
+    fn check(&self, text: &str) -> Result<ConfigSnapshot, String> {
+        let file: StateFile = serde_json::from_str(text)
+            .map_err(|e| format!("it is not a valid state file ({e})"))?;
+        if file.format != FORMAT || file.version != VERSION {
+            return Err(format!(
+                "unknown format {} version {}",
+                file.format, file.version
+            ));
+        }
+        if file.core_url != self.core_url {
+            return Err(format!(
+                "it was written for the core at {}, not {}",
+                file.core_url, self.core_url
+            ));
+        }
+        if file.token_fingerprint != self.fingerprint {
+            return Err("it was written for another outpost token".to_owned());
+        }
+        Ok(file.snapshot)
+    }
+
+    /// Saves `snapshot` atomically: a private temp file, fsync, rename, fsync of the directory.
+    pub fn save(&self, snapshot: &ConfigSnapshot) -> Result<(), StateError> {
+        let file = StateFile {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            core_url: self.core_url.clone(),
+            token_fingerprint: self.fingerprint.clone(),
+            snapshot: snapshot.clone(),
+        };
+        let bytes = serde_json::to_vec(&file)?;
+        let io = |source| StateError::Write {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tmp = self.path.with_extension("json.tmp");
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut out = options.open(&tmp).map_err(io)?;
+            out.write_all(&bytes).map_err(io)?;
+            out.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redoubt_outpost_proto::config::{OutpostConfig, OutpostInfo, OutpostKind};
+
+    fn snapshot() -> ConfigSnapshot {
+        ConfigSnapshot {
+            revision: 7,
+            config: OutpostConfig {
+                outpost: OutpostInfo {
+                    id: 1,
+                    name: "o".into(),
+                    kind: OutpostKind::Radius,
+                    settings: serde_json::Value::Null,
+                },
+                providers: vec![],
+                directory: None,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_private_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::new(dir.path(), "http://core:9000/", "rdt_a");
+        assert!(store.load().is_none());
+        store.save(&snapshot()).expect("save");
+        assert_eq!(store.load(), Some(snapshot()));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.path())
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(store.path()).expect("read");
+        assert!(!text.contains("rdt_a"), "the token is never written");
+    }
+
+    #[test]
+    fn corrupt_or_foreign_files_are_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::new(dir.path(), "http://core:9000", "rdt_a");
+        store.save(&snapshot()).expect("save");
+        assert!(
+            StateStore::new(dir.path(), "http://core:9000", "rdt_b")
+                .load()
+                .is_none()
+        );
+        assert!(
+            StateStore::new(dir.path(), "http://other:9000", "rdt_a")
+                .load()
+                .is_none()
+        );
+        std::fs::write(
+            store.path(),
+            b"{\"format\":\"redoubt-outpost-state\",\"version\":1,",
+        )
+        .expect("write");
+        assert!(store.load().is_none());
+        std::fs::write(
+            store.path(),
+            b"{\"format\":\"something-else\",\"version\":9}",
+        )
+        .expect("write");
+        assert!(store.load().is_none());
+    }
+}
