@@ -10,5 +10,6 @@ mod directory;
 mod errors;
 mod examples;
 mod operations;
+mod outpost;
 mod outposts;
 mod tokens;

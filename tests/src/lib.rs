@@ -130,6 +130,16 @@ impl TestCore {
         }
     }
 
+    /// Starts a core stopped with [`Self::stop`] again, on the same HTTP address and database.
+    pub async fn restart_stopped(&mut self) {
+        let addr: std::net::SocketAddr = self
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        self.boot(Some(addr)).await;
+    }
+
     /// Stops and starts the core again on the same HTTP address and database.
     pub async fn restart(&mut self) {
         let addr: std::net::SocketAddr = self
@@ -176,6 +186,26 @@ impl Drop for TestCore {
             let _ = tx.send(());
         }
     }
+}
+
+/// Starts an outpost in-process against `core_url` with `token`, keeping state in `state_dir`,
+/// with its metrics on a free port.
+pub async fn start_outpost(
+    core_url: &str,
+    token: &str,
+    state_dir: &std::path::Path,
+) -> redoubt_outpost::RunningOutpost {
+    init_logging();
+    let mut settings = redoubt_outpost::settings::OutpostSettings {
+        url: core_url.to_owned(),
+        token: token.to_owned(),
+        state_dir: state_dir.to_owned(),
+        ..Default::default()
+    };
+    settings.listen.metrics = "127.0.0.1:0".into();
+    redoubt_outpost::start(settings)
+        .await
+        .expect("outpost starts")
 }
 
 /// The `redoubt-core` binary built next to the test binary.
