@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let outpost = post("/api/v1/outposts", json!({"name": "radius", "kind": "radius", "provider_ids": [provider["id"]], "settings": {"expected_replicas": 10000}})).await?;
     let outpost_token = outpost["token"].as_str().context("token")?.to_owned();
     let baseline_rss = rss_mb(pid)?;
+    let outpost_rss = real_outpost_rss(&binary, &url, &post).await?;
 
     // Each simulated instance: hello, apply the snapshot, ack; then ack every change set and
     // report when it saw each revision.
@@ -155,9 +156,58 @@ async fn main() -> anyhow::Result<()> {
         println!("core RSS: {rss:.1} MB with {n} connected instances");
     }
     println!("goal: 10,000 instances under 300 MB");
+    println!("real redoubt-outpost (LDAP, 100 users) idle RSS: {outpost_rss:.1} MB (goal under 20 MB, ratio {:.1}x)", 20.0 / outpost_rss);
     FINISHED.store(true, std::sync::atomic::Ordering::SeqCst);
     child.kill().await.ok();
     Ok(())
+}
+
+/// Starts the release `redoubt-outpost` next to the core binary as an LDAP outpost with 100 users
+/// in its directory, waits until it is ready and idle, and returns its RSS.
+async fn real_outpost_rss<F, Fut>(core_binary: &str, url: &str, post: &F) -> anyhow::Result<f64>
+where
+    F: Fn(&str, serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+{
+    for i in 0..100 {
+        post("/api/v1/users", json!({"username": format!("dir{i:03}"), "email": format!("dir{i}@example.com")})).await?;
+    }
+    let provider = post("/api/v1/providers", json!({"name": "dir", "kind": "ldap", "settings": {"base_dn": "dc=example,dc=com"}})).await?;
+    post("/api/v1/applications", json!({"slug": "dir", "name": "Directory", "provider_id": provider["id"]})).await?;
+    let outpost = post("/api/v1/outposts", json!({"name": "ldap", "kind": "ldap", "provider_ids": [provider["id"]]})).await?;
+    let token = outpost["token"].as_str().context("token")?.to_owned();
+    let outpost_binary = std::path::Path::new(core_binary).with_file_name("redoubt-outpost");
+    let state = tempfile::tempdir()?;
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = tokio::process::Command::new(&outpost_binary)
+        .arg("run")
+        .env("REDOUBT_URL", url)
+        .env("REDOUBT_TOKEN", &token)
+        .env("REDOUBT_STATE_DIR", state.path())
+        .env("REDOUBT_LISTEN__METRICS", format!("127.0.0.1:{metrics_port}"))
+        .env("REDOUBT_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", outpost_binary.display()))?;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while !client
+        .get(format!("http://127.0.0.1:{metrics_port}/-/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the outpost did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss = rss_mb(child.id().context("pid")?)?;
+    child.kill().await.ok();
+    Ok(rss)
 }
 
 async fn simulated_instance(
