@@ -122,6 +122,7 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         metrics: metrics.clone(),
         config: config_tx,
         connected: connected_tx,
+        // No protocol module is compiled in yet (LDAP, RADIUS, proxy and RAC are their own milestones).
         module: None,
         instance_id: instance_id.clone(),
         hostname,

@@ -15,9 +15,3 @@ pub trait ProtocolModule: Send + Sync {
     /// hand heavy work to a task.
     fn apply(&self, config: Arc<ConfigSnapshot>, summary: &ChangeSummary);
 }
-
-/// The modules compiled into this build. None exist yet: the LDAP, RADIUS, proxy and RAC
-/// modules are their own milestones; until then the runtime holds configuration only.
-pub fn builtin(_kind: OutpostKind) -> Option<Arc<dyn ProtocolModule>> {
-    None
-}

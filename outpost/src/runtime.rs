@@ -150,8 +150,13 @@ impl Runtime {
             .set(1);
         self.metrics.applied_revision.set(snapshot.revision);
         self.metrics.last_update.set(now_seconds());
-        if let Some(module) = &self.module {
-            module.apply(snapshot.clone(), summary);
+        match &self.module {
+            Some(module) => module.apply(snapshot.clone(), summary),
+            None if self.config.borrow().is_none() => tracing::info!(
+                kind = outpost.kind.as_str(),
+                "no protocol module for this outpost type in this build yet; holding configuration only"
+            ),
+            None => {}
         }
         self.config.send_replace(Some(snapshot));
     }

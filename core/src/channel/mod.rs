@@ -23,6 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
+/// Sessions setting up (hello to first sync) at once.
+const SETUP_CONCURRENCY: usize = 32;
 /// Most change rows resolved per batch.
 const BATCH_LIMIT: i64 = 500;
 /// A session further behind than this gets a snapshot instead of the changes.
@@ -40,6 +42,11 @@ pub struct ChannelHub {
     pub(crate) stop: watch::Receiver<bool>,
     /// The database URL, for the PostgreSQL listener.
     database_url: String,
+    /// Bounds how many sessions set up at once, so a herd of outposts reconnecting after a core
+    /// restart queues instead of exhausting the database pool.
+    pub(crate) setup: tokio::sync::Semaphore,
+    /// The newest snapshot message of each outpost, encoded once for all its replicas.
+    snapshots: std::sync::Mutex<std::collections::HashMap<i64, (i64, Arc<str>)>>,
 }
 
 impl ChannelHub {
@@ -58,7 +65,39 @@ impl ChannelHub {
             batches,
             stop,
             database_url,
+            setup: tokio::sync::Semaphore::new(SETUP_CONCURRENCY),
+            snapshots: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The encoded snapshot message of `outpost_id` at the current revision (or newer), built
+    /// once and shared by every replica of the outpost that needs it.
+    pub(crate) async fn snapshot_message(
+        &self,
+        outpost_id: i64,
+    ) -> Result<(i64, Arc<str>), crate::store::StoreError> {
+        let current = self.store.current_revision().await?;
+        let cached = {
+            let map = self.snapshots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.get(&outpost_id).cloned()
+        };
+        if let Some((revision, text)) = cached
+            && revision >= current
+        {
+            return Ok((revision, text));
+        }
+        let snapshot = snapshot::build(&self.store, outpost_id).await?;
+        let revision = snapshot.revision;
+        let message = redoubt_outpost_proto::control::CoreMessage::Snapshot(snapshot);
+        let text: Arc<str> = serde_json::to_string(&message)
+            .map_err(|e| crate::store::StoreError::Invalid(format!("encoding a snapshot: {e}")))?
+            .into();
+        let mut map = self.snapshots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map.entry(outpost_id).or_insert_with(|| (revision, text.clone()));
+        if entry.0 < revision {
+            *entry = (revision, text.clone());
+        }
+        Ok((revision, text))
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {

@@ -158,6 +158,12 @@ impl Session {
                 "hello: instance_id or hostname is missing or too long",
             ));
         }
+        let hub = self.hub.clone();
+        let setup = hub
+            .setup
+            .acquire()
+            .await
+            .map_err(|_| Close::new(CloseCode::ShuttingDown, "the core is shutting down"))?;
         let mut batches = self.hub.subscribe();
         let outpost = self.hub.store.outpost(self.outpost_id).await?;
         self.kind = convert::kind(outpost.kind);
@@ -202,6 +208,7 @@ impl Session {
         })
         .await?;
         self.initial_sync(hello.revision).await?;
+        drop(setup);
 
         let mut stop = self.hub.stop.clone();
         let mut deadline = Instant::now() + self.heartbeat * 3;
@@ -391,9 +398,8 @@ impl Session {
     }
 
     async fn send_snapshot(&mut self) -> Result<(), Close> {
-        let snapshot = snapshot::build(&self.hub.store, self.outpost_id).await?;
-        let revision = snapshot.revision;
-        self.send(&CoreMessage::Snapshot(snapshot)).await?;
+        let (revision, text) = self.hub.snapshot_message(self.outpost_id).await?;
+        self.send_text(&text).await?;
         self.sent = revision;
         self.unacked = Some((revision, Instant::now()));
         Ok(())
@@ -414,6 +420,10 @@ impl Session {
     async fn send(&mut self, message: &CoreMessage) -> Result<(), Close> {
         let text = serde_json::to_string(message)
             .map_err(|e| Close::new(CloseCode::ShuttingDown, format!("encoding failed: {e}")))?;
+        self.send_text(&text).await
+    }
+
+    async fn send_text(&mut self, text: &str) -> Result<(), Close> {
         self.socket
             .send(Message::Text(Utf8Bytes::from(text)))
             .await

@@ -109,7 +109,9 @@ async fn main() -> anyhow::Result<()> {
                 tokio::task::yield_now().await;
             }
         }
-        ready.wait().await;
+        tokio::time::timeout(Duration::from_secs(300), ready.wait())
+            .await
+            .with_context(|| format!("not all {target} simulated instances got their configuration within 5 min"))?;
         total = target;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rss = rss_mb(pid)?;
