@@ -78,7 +78,10 @@ impl ChannelHub {
     ) -> Result<(i64, Arc<str>), crate::store::StoreError> {
         let current = self.store.current_revision().await?;
         let cached = {
-            let map = self.snapshots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let map = self
+                .snapshots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             map.get(&outpost_id).cloned()
         };
         if let Some((revision, text)) = cached
@@ -92,8 +95,13 @@ impl ChannelHub {
         let text: Arc<str> = serde_json::to_string(&message)
             .map_err(|e| crate::store::StoreError::Invalid(format!("encoding a snapshot: {e}")))?
             .into();
-        let mut map = self.snapshots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map.entry(outpost_id).or_insert_with(|| (revision, text.clone()));
+        let mut map = self
+            .snapshots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map
+            .entry(outpost_id)
+            .or_insert_with(|| (revision, text.clone()));
         if entry.0 < revision {
             *entry = (revision, text.clone());
         }

@@ -111,7 +111,9 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::timeout(Duration::from_secs(300), ready.wait())
             .await
-            .with_context(|| format!("not all {target} simulated instances got their configuration within 5 min"))?;
+            .with_context(|| {
+                format!("not all {target} simulated instances got their configuration within 5 min")
+            })?;
         total = target;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rss = rss_mb(pid)?;
@@ -158,7 +160,10 @@ async fn main() -> anyhow::Result<()> {
         println!("core RSS: {rss:.1} MB with {n} connected instances");
     }
     println!("goal: 10,000 instances under 300 MB");
-    println!("real redoubt-outpost (LDAP, 100 users) idle RSS: {outpost_rss:.1} MB (goal under 20 MB, ratio {:.1}x)", 20.0 / outpost_rss);
+    println!(
+        "real redoubt-outpost (LDAP, 100 users) idle RSS: {outpost_rss:.1} MB (goal under 20 MB, ratio {:.1}x)",
+        20.0 / outpost_rss
+    );
     FINISHED.store(true, std::sync::atomic::Ordering::SeqCst);
     child.kill().await.ok();
     Ok(())
@@ -172,21 +177,42 @@ where
     Fut: std::future::Future<Output = anyhow::Result<serde_json::Value>>,
 {
     for i in 0..100 {
-        post("/api/v1/users", json!({"username": format!("dir{i:03}"), "email": format!("dir{i}@example.com")})).await?;
+        post(
+            "/api/v1/users",
+            json!({"username": format!("dir{i:03}"), "email": format!("dir{i}@example.com")}),
+        )
+        .await?;
     }
-    let provider = post("/api/v1/providers", json!({"name": "dir", "kind": "ldap", "settings": {"base_dn": "dc=example,dc=com"}})).await?;
-    post("/api/v1/applications", json!({"slug": "dir", "name": "Directory", "provider_id": provider["id"]})).await?;
-    let outpost = post("/api/v1/outposts", json!({"name": "ldap", "kind": "ldap", "provider_ids": [provider["id"]]})).await?;
+    let provider = post(
+        "/api/v1/providers",
+        json!({"name": "dir", "kind": "ldap", "settings": {"base_dn": "dc=example,dc=com"}}),
+    )
+    .await?;
+    post(
+        "/api/v1/applications",
+        json!({"slug": "dir", "name": "Directory", "provider_id": provider["id"]}),
+    )
+    .await?;
+    let outpost = post(
+        "/api/v1/outposts",
+        json!({"name": "ldap", "kind": "ldap", "provider_ids": [provider["id"]]}),
+    )
+    .await?;
     let token = outpost["token"].as_str().context("token")?.to_owned();
     let outpost_binary = std::path::Path::new(core_binary).with_file_name("redoubt-outpost");
     let state = tempfile::tempdir()?;
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut child = tokio::process::Command::new(&outpost_binary)
         .arg("run")
         .env("REDOUBT_URL", url)
         .env("REDOUBT_TOKEN", &token)
         .env("REDOUBT_STATE_DIR", state.path())
-        .env("REDOUBT_LISTEN__METRICS", format!("127.0.0.1:{metrics_port}"))
+        .env(
+            "REDOUBT_LISTEN__METRICS",
+            format!("127.0.0.1:{metrics_port}"),
+        )
         .env("REDOUBT_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
