@@ -30,6 +30,15 @@ pub struct CoreSettings {
     pub lockout: LockoutSettings,
     pub events: EventSettings,
     pub limits: LimitSettings,
+    pub tls: TlsSettings,
+}
+
+/// The HTTPS certificate: PEM files, or a self-signed pair generated in the data dir when empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 /// Listen addresses (`ip:port`; port 0 picks a free port and the log says which).
@@ -37,6 +46,8 @@ pub struct CoreSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ListenSettings {
     pub http: String,
+    /// Empty turns HTTPS off.
+    pub https: String,
     pub metrics: String,
 }
 
@@ -90,6 +101,7 @@ impl Default for CoreSettings {
             lockout: LockoutSettings::default(),
             events: EventSettings::default(),
             limits: LimitSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -98,6 +110,7 @@ impl Default for ListenSettings {
     fn default() -> Self {
         Self {
             http: "0.0.0.0:9000".into(),
+            https: "0.0.0.0:9443".into(),
             metrics: "0.0.0.0:9300".into(),
         }
     }

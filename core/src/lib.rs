@@ -10,6 +10,7 @@ pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod https;
 pub mod metrics;
 pub mod model;
 pub mod net;
@@ -17,6 +18,7 @@ pub mod secret_key;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 /// The software version reported in logs, metrics and the API.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -58,6 +58,9 @@ struct ServeArgs {
     /// HTTP listen address (ip:port; port 0 picks a free one).
     #[arg(long)]
     listen_http: Option<String>,
+    /// HTTPS listen address; an empty value turns HTTPS off.
+    #[arg(long)]
+    listen_https: Option<String>,
     /// Metrics listen address.
     #[arg(long)]
     listen_metrics: Option<String>,
@@ -82,6 +85,7 @@ impl ServeArgs {
             }
         };
         flag("listen.http", self.listen_http.clone(), "--listen-http");
+        flag("listen.https", self.listen_https.clone(), "--listen-https");
         flag(
             "listen.metrics",
             self.listen_metrics.clone(),
@@ -148,14 +152,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let listeners = Listeners::bind(&settings).await?;
     let http_addr = listeners.http.local_addr()?;
+    let https_addr = listeners
+        .https
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
     let core = Core::prepare(settings, Arc::new(SystemClock)).await?;
-    print_welcome(&core, http_addr);
+    print_welcome(&core, http_addr, https_addr);
     core.serve(listeners, shutdown_signal())
         .await
         .context("the core stopped with an error")
 }
 
-fn print_welcome(core: &Core, http_addr: std::net::SocketAddr) {
+fn print_welcome(
+    core: &Core,
+    http_addr: std::net::SocketAddr,
+    https_addr: Option<std::net::SocketAddr>,
+) {
     let host = if http_addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", http_addr.port())
     } else {
@@ -178,6 +191,16 @@ fn print_welcome(core: &Core, http_addr: std::net::SocketAddr) {
         "Redoubt core is up at {url}\n  log in:   export REDOUBT_URL={url} REDOUBT_TOKEN=$(redoubt-core login --url {url} --username admin)\n  \
          then:     redoubt-core users list\n  API docs: {url}/api/v1/schema.json\n"
     );
+    if let (Some(addr), Some(tls)) = (https_addr, &core.tls) {
+        let port = addr.port();
+        eprintln!("HTTPS on port {port} with {}", tls.cert_path.display());
+        if tls.generated {
+            eprintln!(
+                "  (self-signed: give outposts REDOUBT_CA_FILE={} or set tls.cert_file/tls.key_file)\n",
+                tls.cert_path.display()
+            );
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -72,7 +72,11 @@ pub struct BoundedStream {
 }
 
 impl BoundedStream {
-    fn new(inner: TcpStream, permit: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        inner: TcpStream,
+        permit: OwnedSemaphorePermit,
+        idle_timeout: Duration,
+    ) -> Self {
         Self {
             inner,
             _permit: permit,

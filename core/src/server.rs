@@ -41,12 +41,16 @@ pub struct Core {
     pub bootstrap: BootstrapOutcome,
     settings: CoreSettings,
     stop: watch::Sender<bool>,
+    /// The HTTPS certificate, when HTTPS is on.
+    pub tls: Option<crate::tls::CoreTls>,
 }
 
 /// The listeners the core serves on.
 #[derive(Debug)]
 pub struct Listeners {
     pub http: TcpListener,
+    /// Absent when `listen.https` is empty.
+    pub https: Option<TcpListener>,
     pub metrics: TcpListener,
 }
 
@@ -64,7 +68,22 @@ impl Listeners {
                     settings.listen.metrics
                 )
             })?;
-        Ok(Self { http, metrics })
+        let https = if settings.listen.https.is_empty() {
+            None
+        } else {
+            Some(
+                TcpListener::bind(&settings.listen.https)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {} (listen.https)", settings.listen.https)
+                    })?,
+            )
+        };
+        Ok(Self {
+            http,
+            https,
+            metrics,
+        })
     }
 }
 
@@ -117,11 +136,21 @@ impl Core {
             metrics,
             hub,
         };
+        let tls = if settings.listen.https.is_empty() {
+            None
+        } else {
+            Some(crate::tls::load_or_generate(
+                &settings.tls.cert_file,
+                &settings.tls.key_file,
+                &settings.data_dir,
+            )?)
+        };
         Ok(Self {
             state,
             bootstrap,
             settings,
             stop,
+            tls,
         })
     }
 
@@ -180,6 +209,21 @@ impl Core {
         )
         .with_graceful_shutdown(wait_for(stop_rx.clone()));
         let hub = tokio::spawn(self.state.hub.clone().run());
+        let https = match (listeners.https, &self.tls) {
+            (Some(listener), Some(tls)) => {
+                let https_addr = listener.local_addr()?;
+                tracing::info!(%https_addr, cert = %tls.cert_path.display(), "Redoubt core listening for HTTPS");
+                Some(tokio::spawn(crate::https::serve(
+                    listener,
+                    tls.config.clone(),
+                    self.http_router(),
+                    self.settings.limits.max_connections,
+                    IDLE_TIMEOUT,
+                    stop_rx.clone(),
+                )))
+            }
+            _ => None,
+        };
         let pruner = tokio::spawn(prune_events(
             self.state.store.clone(),
             self.settings.events.retention_days,
@@ -192,6 +236,9 @@ impl Core {
         });
         let (http_result, metrics_result) = tokio::join!(http.into_future(), metrics.into_future());
         pruner.abort();
+        if let Some(https) = https {
+            let _ = https.await;
+        }
         let _ = hub.await;
         self.state.store.close().await;
         http_result.context("HTTP server failed")?;

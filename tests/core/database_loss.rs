@@ -16,6 +16,8 @@ async fn unreachable_database_at_start_is_one_readable_line_and_exit_1() {
             "127.0.0.1:0",
             "--listen-metrics",
             "127.0.0.1:0",
+            "--listen-https",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir.path())

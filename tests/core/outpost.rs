@@ -289,3 +289,88 @@ async fn outpost_metrics_pass_promtool() {
     );
     outpost.stop().await;
 }
+
+fn https_settings(
+    core: &TestCore,
+    token: &str,
+    state: &std::path::Path,
+) -> redoubt_outpost::settings::OutpostSettings {
+    let mut settings = redoubt_outpost::settings::OutpostSettings {
+        url: core.https_url.clone(),
+        token: token.to_owned(),
+        state_dir: state.to_owned(),
+        ..Default::default()
+    };
+    settings.listen.metrics = "127.0.0.1:0".into();
+    settings
+}
+
+#[tokio::test]
+async fn tls_to_the_core_is_verified_unless_danger_insecure_is_set() {
+    let core = TestCore::start().await;
+    let (_, token, _) = ldap_outpost(&core).await;
+    let target = revision(&core).await;
+
+    // The core's self-signed certificate, trusted through REDOUBT_CA_FILE: REST and wss work.
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut settings = https_settings(&core, &token, state.path());
+    settings.ca_file = core.ca_file().display().to_string();
+    let trusted = redoubt_outpost::start(settings).await.expect("start");
+    tokio::time::timeout(Duration::from_secs(10), trusted.wait_for_revision(target))
+        .await
+        .expect("configured over HTTPS");
+    tokio::time::timeout(Duration::from_secs(10), trusted.wait_connected(true))
+        .await
+        .expect("wss channel up");
+    trusted.stop().await;
+
+    // Not trusted: no configuration, not ready, still alive.
+    let state = tempfile::tempdir().expect("tempdir");
+    let untrusted = redoubt_outpost::start(https_settings(&core, &token, state.path()))
+        .await
+        .expect("start");
+    let mut attempts = 0;
+    while attempts < 20 && untrusted.config().is_none() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        attempts += 1;
+    }
+    assert!(
+        untrusted.config().is_none(),
+        "an unverified core must not configure the outpost"
+    );
+    assert_eq!(ready(&untrusted).await, 503);
+    untrusted.stop().await;
+
+    // REDOUBT_DANGER_INSECURE skips verification, on request only.
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut settings = https_settings(&core, &token, state.path());
+    settings.danger_insecure = true;
+    let insecure = redoubt_outpost::start(settings).await.expect("start");
+    tokio::time::timeout(Duration::from_secs(10), insecure.wait_for_revision(target))
+        .await
+        .expect("configured");
+    insecure.stop().await;
+}
+
+#[tokio::test]
+async fn the_core_serves_its_api_over_https() {
+    let core = TestCore::start().await;
+    let pem = std::fs::read(core.ca_file()).expect("certificate");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .build()
+        .expect("client");
+    let users = client
+        .get(format!("{}/api/v1/users", core.https_url))
+        .bearer_auth(&core.admin_token)
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(users.status(), 200);
+    let key = core.data_dir().join("tls.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).expect("key").permissions().mode() & 0o777,
+        0o600
+    );
+}

@@ -30,6 +30,8 @@ pub struct TestCore {
     pub url: String,
     /// Base URL of the metrics port.
     pub metrics_url: String,
+    /// Base URL of the HTTPS port (self-signed certificate in the data dir).
+    pub https_url: String,
     /// The bootstrap admin token.
     pub admin_token: String,
     /// An API client with the admin token.
@@ -74,6 +76,7 @@ impl TestCore {
         };
         settings.listen.http = "127.0.0.1:0".into();
         settings.listen.metrics = "127.0.0.1:0".into();
+        settings.listen.https = "127.0.0.1:0".into();
         settings.password_hash.memory_kib = 64;
         settings.password_hash.iterations = 1;
         if let Some(tweak) = options.tweak {
@@ -83,6 +86,7 @@ impl TestCore {
         let mut core = Self {
             url: String::new(),
             metrics_url: String::new(),
+            https_url: String::new(),
             api: Api::new("", &admin_token),
             admin_token,
             clock,
@@ -104,6 +108,11 @@ impl TestCore {
         let metrics = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind metrics");
+        let https = TcpListener::bind("127.0.0.1:0").await.expect("bind https");
+        self.https_url = format!(
+            "https://localhost:{}",
+            https.local_addr().expect("addr").port()
+        );
         self.url = format!("http://{}", http.local_addr().expect("addr"));
         self.metrics_url = format!("http://{}", metrics.local_addr().expect("addr"));
         self.api = Api::new(&self.url, &self.admin_token);
@@ -113,7 +122,11 @@ impl TestCore {
         let (tx, rx) = oneshot::channel();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(core.serve(
-            Listeners { http, metrics },
+            Listeners {
+                http,
+                https: Some(https),
+                metrics,
+            },
             async {
                 let _ = rx.await;
             },
@@ -156,6 +169,7 @@ impl TestCore {
         let mut replica = Self {
             url: String::new(),
             metrics_url: String::new(),
+            https_url: String::new(),
             api: Api::new("", &self.admin_token),
             admin_token: self.admin_token.clone(),
             clock: self.clock.clone(),
@@ -167,6 +181,11 @@ impl TestCore {
         };
         replica.boot(None).await;
         replica
+    }
+
+    /// The core's self-signed certificate, to trust as a CA.
+    pub fn ca_file(&self) -> PathBuf {
+        self.settings.data_dir.join("tls.crt")
     }
 
     /// The data dir of this core.

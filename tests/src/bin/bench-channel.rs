@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let mut child = tokio::process::Command::new(&binary)
         .args(["serve", "--listen-http", &format!("127.0.0.1:{port}")])
         .args(["--listen-metrics", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--listen-https", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path())
         .env("REDOUBT_BOOTSTRAP_TOKEN", &token)
