@@ -117,14 +117,13 @@ impl Session {
                 .metrics
                 .outposts_connected
                 .set(i64::try_from(self.hub.registry.connected()).unwrap_or(0));
-            self.event(
+            tokio::spawn(self.event(
                 "outpost_disconnect",
                 match &result {
                     Ok(()) => "closed by the outpost".to_owned(),
                     Err(close) => close.reason.clone(),
                 },
-            )
-            .await;
+            ));
         }
         if let Err(close) = result {
             tracing::info!(outpost = self.outpost_id, instance = %self.instance_id, code = close.code.code(), reason = %close.reason, "closing outpost session");
@@ -165,7 +164,7 @@ impl Session {
             .await
             .map_err(|_| Close::new(CloseCode::ShuttingDown, "the core is shutting down"))?;
         let mut batches = self.hub.subscribe();
-        let outpost = self.hub.store.outpost(self.outpost_id).await?;
+        let outpost = Box::pin(self.hub.store.outpost(self.outpost_id)).await?;
         self.kind = convert::kind(outpost.kind);
         self.outpost_name = outpost.name.clone();
         if let Some(seconds) = outpost
@@ -194,20 +193,19 @@ impl Session {
             .metrics
             .outposts_connected
             .set(i64::try_from(self.hub.registry.connected()).unwrap_or(0));
-        self.event(
+        tokio::spawn(self.event(
             "outpost_connect",
             format!(
                 "{} {} from {}",
                 hello.hostname, hello.software_version, self.remote
             ),
-        )
-        .await;
+        ));
         self.send(&CoreMessage::Welcome {
             heartbeat_interval_seconds: self.heartbeat.as_secs(),
             core_version: crate::VERSION.to_owned(),
         })
         .await?;
-        self.initial_sync(hello.revision).await?;
+        Box::pin(self.initial_sync(hello.revision)).await?;
         drop(setup);
 
         let mut stop = self.hub.stop.clone();
@@ -229,8 +227,10 @@ impl Session {
                     }
                 }
                 batch = batches.recv() => match batch {
-                    Ok(batch) => self.on_batch(&batch).await?,
-                    Err(RecvError::Lagged(_)) => self.send_snapshot().await?,
+                    // Boxed: the futures of database work are large, and an idle session's task
+                    // would otherwise reserve their size for its whole life.
+                    Ok(batch) => Box::pin(self.on_batch(&batch)).await?,
+                    Err(RecvError::Lagged(_)) => Box::pin(self.send_snapshot()).await?,
                     Err(RecvError::Closed) => return Err(Close::new(CloseCode::ShuttingDown, "the core is shutting down")),
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
