@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod backoff;
+pub mod fetch;
 pub mod module;
 pub mod observe;
 pub mod runtime;

@@ -1,5 +1,6 @@
 //! `redoubt-outpost`: runs an outpost (`run`) or checks one (`healthcheck`).
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use redoubt_outpost::settings::OutpostSettings;
 use redoubt_settings::Override;
@@ -44,12 +45,97 @@ struct RunArgs {
     /// The core's URL (REDOUBT_URL).
     #[arg(long)]
     url: Option<String>,
+    /// Read the outpost's token from this file (REDOUBT_TOKEN_FILE; or set REDOUBT_TOKEN).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for the core, besides the system roots
+    /// (REDOUBT_CA_FILE).
+    #[arg(long)]
+    ca_file: Option<String>,
+    /// Do not verify the core's TLS certificate (REDOUBT_DANGER_INSECURE). Never in production.
+    #[arg(long)]
+    danger_insecure: bool,
     /// Where the last configuration is kept (REDOUBT_STATE_DIR).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Log level or filter directive (REDOUBT_LOG_LEVEL).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// `text` or `json` (REDOUBT_LOG_FORMAT).
+    #[arg(long)]
+    log_format: Option<String>,
     /// Metrics and health listen address (REDOUBT_LISTEN__METRICS).
     #[arg(long)]
     listen_metrics: Option<String>,
+    /// HTTP listen address of proxy and RAC outposts (REDOUBT_LISTEN__HTTP).
+    #[arg(long)]
+    listen_http: Option<String>,
+    /// HTTPS listen address of proxy and RAC outposts (REDOUBT_LISTEN__HTTPS).
+    #[arg(long)]
+    listen_https: Option<String>,
+    /// LDAP listen address (REDOUBT_LISTEN__LDAP).
+    #[arg(long)]
+    listen_ldap: Option<String>,
+    /// LDAPS listen address (REDOUBT_LISTEN__LDAPS).
+    #[arg(long)]
+    listen_ldaps: Option<String>,
+    /// RADIUS authentication listen address, UDP (REDOUBT_LISTEN__RADIUS).
+    #[arg(long)]
+    listen_radius: Option<String>,
+    /// RADIUS accounting listen address, UDP (REDOUBT_LISTEN__RADIUS_ACCOUNTING).
+    #[arg(long)]
+    listen_radius_accounting: Option<String>,
+}
+
+impl RunArgs {
+    /// The flags as the highest configuration layer.
+    fn overrides(self) -> anyhow::Result<Vec<Override>> {
+        let mut flags = Vec::new();
+        let mut flag = |key: &str, value: Option<String>, origin: &str| {
+            if let Some(value) = value {
+                flags.push(Override {
+                    key: key.into(),
+                    value,
+                    origin: origin.into(),
+                });
+            }
+        };
+        flag("url", self.url, "--url");
+        if let Some(path) = self.token_file {
+            let token = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read --token-file {}", path.display()))?;
+            flag(
+                "token",
+                Some(token.trim_end_matches(['\n', '\r']).to_owned()),
+                "--token-file",
+            );
+        }
+        flag("ca_file", self.ca_file, "--ca-file");
+        flag(
+            "danger_insecure",
+            self.danger_insecure.then(|| "true".to_owned()),
+            "--danger-insecure",
+        );
+        flag(
+            "state_dir",
+            self.state_dir.map(|p| p.display().to_string()),
+            "--state-dir",
+        );
+        flag("log_level", self.log_level, "--log-level");
+        flag("log_format", self.log_format, "--log-format");
+        flag("listen.metrics", self.listen_metrics, "--listen-metrics");
+        flag("listen.http", self.listen_http, "--listen-http");
+        flag("listen.https", self.listen_https, "--listen-https");
+        flag("listen.ldap", self.listen_ldap, "--listen-ldap");
+        flag("listen.ldaps", self.listen_ldaps, "--listen-ldaps");
+        flag("listen.radius", self.listen_radius, "--listen-radius");
+        flag(
+            "listen.radius_accounting",
+            self.listen_radius_accounting,
+            "--listen-radius-accounting",
+        );
+        Ok(flags)
+    }
 }
 
 fn main() -> ExitCode {
@@ -78,27 +164,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Healthcheck { url } => Ok(healthcheck(&url).await),
         Command::Run(args) => {
-            let mut flags = Vec::new();
-            let mut flag = |key: &str, value: Option<String>, origin: &str| {
-                if let Some(value) = value {
-                    flags.push(Override {
-                        key: key.into(),
-                        value,
-                        origin: origin.into(),
-                    });
-                }
-            };
-            flag("url", args.url, "--url");
-            flag(
-                "state_dir",
-                args.state_dir.map(|p| p.display().to_string()),
-                "--state-dir",
-            );
-            flag("listen.metrics", args.listen_metrics, "--listen-metrics");
+            let file = args.config.clone();
             let loaded = redoubt_settings::load::<OutpostSettings>(
-                args.config.as_deref(),
+                file.as_deref(),
                 std::env::vars(),
-                flags,
+                args.overrides()?,
                 &["config"],
             )?;
             redoubt_outpost::telemetry::init(

@@ -49,7 +49,7 @@ impl OutpostMetrics {
         )?;
         let reconnects = IntCounter::new(
             "redoubt_outpost_reconnects_total",
-            "Times the control channel was re-established after a loss",
+            "Times the control channel came up again after it had been up before",
         )?;
         let messages = IntCounterVec::new(
             Opts::new(

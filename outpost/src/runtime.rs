@@ -12,22 +12,36 @@ use futures_util::{SinkExt, StreamExt};
 use redoubt_outpost_proto::PROTOCOL_VERSION;
 use redoubt_outpost_proto::config::ConfigSnapshot;
 use redoubt_outpost_proto::control::{
-    CHANNEL_PATH, CloseCode, CoreMessage, DEFAULT_HEARTBEAT_SECONDS, Hello, MAX_MESSAGE_BYTES,
-    OutpostMessage,
+    CHANNEL_PATH, ChangeSet, CloseCode, CoreMessage, DEFAULT_HEARTBEAT_SECONDS, Hello,
+    MAX_MESSAGE_BYTES, OutpostMessage,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{
     CloseFrame, WebSocketConfig, frame::coding::CloseCode as WsCloseCode,
 };
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A session that lasted this long resets the backoff.
 const HEALTHY_SESSION: Duration = Duration::from_secs(60);
 /// After the core refused the token or the protocol, wait at least this long between attempts.
 const REFUSED_FLOOR: Duration = Duration::from_secs(30);
+/// Longest wait for the TCP, TLS and WebSocket handshakes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for one outgoing message to be written.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Nothing heard from the core (not even a pong) for this long, or for three heartbeat
+/// intervals if that is longer: the connection is dead even if TCP has not noticed.
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// Longest wait for the core to answer a close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +60,6 @@ pub enum SessionError {
     Broken(String),
     #[error("the core sent a malformed message: {0}")]
     Malformed(String),
-    #[error("cannot keep the configuration: {0}")]
-    State(String),
 }
 
 /// Everything the runtime shares with the rest of the process.
@@ -64,14 +76,22 @@ pub struct Runtime {
     pub hostname: String,
 }
 
+/// How a session ended without an error.
 enum End {
     Stopped,
     Lost,
 }
 
+/// What outlives one session: the backoff and whether the channel was ever up.
+#[derive(Default)]
+struct Attempts {
+    backoff: Backoff,
+    welcomed: bool,
+}
+
 impl Runtime {
     /// Runs until `stop` turns true.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         if let Some(snapshot) = self.state.load() {
             tracing::info!(
                 revision = snapshot.revision,
@@ -81,44 +101,41 @@ impl Runtime {
             self.publish(snapshot, &ChangeSummary::snapshot(), false)
                 .await;
         }
-        let mut backoff = Backoff::default();
-        let mut first = true;
+        let mut attempts = Attempts::default();
         loop {
             let started = Instant::now();
-            let result = tokio::select! {
-                result = self.session(&mut backoff, stop.clone()) => result,
-                // Only while connecting: an open session closes itself cleanly on stop.
-                _ = stopped(&mut stop), if !*self.connected.borrow() => Ok(End::Stopped),
-            };
+            let result = self.session(&mut attempts, stop.clone()).await;
             self.connected.send_replace(false);
             self.metrics.connected.set(0);
-            match result {
-                Ok(End::Stopped) => return,
-                Ok(End::Lost) => tracing::warn!("the control channel to the core was lost"),
-                Err(error @ (SessionError::TokenRefused(_) | SessionError::Incompatible(_))) => {
-                    tracing::error!("{error}");
-                    backoff.at_least(REFUSED_FLOOR);
-                }
-                Err(error) => tracing::warn!("{error}"),
+            if matches!(result, Ok(End::Stopped)) {
+                return;
             }
             if started.elapsed() >= HEALTHY_SESSION {
-                backoff.reset();
+                attempts.backoff.reset();
             }
-            if !first {
-                self.metrics.reconnects.inc();
-            }
-            first = false;
-            if self.config.borrow().is_none() {
-                tracing::warn!("not ready: no configuration yet; retrying");
-            }
-            let delay = backoff.next_delay(os_random());
-            tracing::info!(
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "reconnecting to the core"
+            let refused = matches!(
+                result,
+                Err(SessionError::TokenRefused(_) | SessionError::Incompatible(_))
             );
+            if refused {
+                attempts.backoff.at_least(REFUSED_FLOOR);
+            }
+            let delay = attempts.backoff.next_delay(os_random());
+            let retry = format!("retrying in {:.1} s", delay.as_secs_f64());
+            let unready = if self.config.borrow().is_none() {
+                "; not ready: no configuration yet"
+            } else {
+                ""
+            };
+            match result {
+                Ok(_) => tracing::warn!("the control channel to the core was lost; {retry}"),
+                Err(error) if refused => tracing::error!("{error}; {retry}{unready}"),
+                Err(error) => tracing::warn!("{error}; {retry}{unready}"),
+            }
+            let mut stop = stop.clone();
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = stopped(&mut stop) => return,
+                () = tokio::time::sleep(delay) => {}
+                () = stopped(&mut stop) => return,
             }
         }
     }
@@ -153,8 +170,8 @@ impl Runtime {
         match &self.module {
             Some(module) => module.apply(snapshot.clone(), summary),
             None if self.config.borrow().is_none() => tracing::info!(
-                kind = outpost.kind.as_str(),
-                "no protocol module for this outpost type in this build yet; holding configuration only"
+                "no protocol module for {} outposts in this build yet; holding configuration only",
+                outpost.kind.as_str()
             ),
             None => {}
         }
@@ -162,55 +179,19 @@ impl Runtime {
     }
 
     /// `GET /api/v1/outpost/config`.
-    async fn fetch_config(&self) -> Result<ConfigSnapshot, SessionError> {
-        let url = format!("{}/api/v1/outpost/config", self.settings.base_url());
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(self.settings.token.trim())
-            .send()
-            .await
-            .map_err(|e| SessionError::Unreachable {
-                url: self.settings.base_url().to_owned(),
-                cause: error_chain(&e),
-            })?;
-        match response.status().as_u16() {
-            200 => response
-                .json()
-                .await
-                .map_err(|e| SessionError::Malformed(e.to_string())),
-            401 => Err(SessionError::TokenRefused(
-                "HTTP 401: unknown, rotated or deleted".into(),
-            )),
-            403 => Err(SessionError::TokenRefused(
-                "HTTP 403: this is not an outpost token".into(),
-            )),
-            status => Err(SessionError::Closed(format!(
-                "GET {url} answered HTTP {status}"
-            ))),
-        }
+    async fn fetch(&self) -> Result<ConfigSnapshot, SessionError> {
+        crate::fetch::fetch_config(
+            &self.http,
+            self.settings.base_url(),
+            self.settings.token.trim(),
+        )
+        .await
     }
 
-    async fn session(
-        &self,
-        backoff: &mut Backoff,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<End, SessionError> {
-        if self.held().is_none() {
-            let snapshot = self.fetch_config().await?;
-            tracing::info!(
-                outpost = %snapshot.config.outpost.name,
-                kind = snapshot.config.outpost.kind.as_str(),
-                revision = snapshot.revision,
-                "fetched the configuration from the core"
-            );
-            self.publish(snapshot, &ChangeSummary::snapshot(), true)
-                .await;
-        }
-        let url = format!(
-            "{}{CHANNEL_PATH}",
-            self.settings.base_url().replacen("http", "ws", 1)
-        );
+    /// Opens the WebSocket (TLS as configured), bounded by [`CONNECT_TIMEOUT`].
+    async fn connect(&self) -> Result<Socket, SessionError> {
+        let base = self.settings.base_url();
+        let url = format!("{}{CHANNEL_PATH}", base.replacen("http", "ws", 1));
         let mut request = url
             .as_str()
             .into_client_request()
@@ -226,25 +207,57 @@ impl Runtime {
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
         let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
-        let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        let handshake = tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(config),
             false,
             Some(connector),
-        )
-        .await
-        .map_err(|e| match e {
-            WsError::Http(response) if response.status() == 401 => {
-                SessionError::TokenRefused("HTTP 401 on the control channel".into())
-            }
-            WsError::Http(response) if response.status() == 403 => {
-                SessionError::TokenRefused("HTTP 403: not an outpost token".into())
-            }
-            other => SessionError::Unreachable {
-                url: self.settings.base_url().to_owned(),
-                cause: other.to_string(),
-            },
-        })?;
+        );
+        let unreachable = |cause: String| SessionError::Unreachable {
+            url: base.to_owned(),
+            cause,
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+            Ok(Ok((socket, _))) => Ok(socket),
+            Ok(Err(WsError::Http(response))) if response.status() == 401 => Err(
+                SessionError::TokenRefused("HTTP 401 on the control channel".into()),
+            ),
+            Ok(Err(WsError::Http(response))) if response.status() == 403 => Err(
+                SessionError::TokenRefused("HTTP 403: not an outpost token".into()),
+            ),
+            Ok(Err(error)) => Err(unreachable(crate::fetch::error_chain(&error))),
+            Err(_) => Err(unreachable(format!(
+                "no WebSocket handshake within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// One session: fetch the configuration if none is held, connect, hello, then apply, ack and
+    /// heartbeat until the channel ends or `stop` turns true.
+    async fn session(
+        &self,
+        attempts: &mut Attempts,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<End, SessionError> {
+        if self.held().is_none() {
+            let snapshot = tokio::select! {
+                fetched = self.fetch() => fetched?,
+                () = stopped(&mut stop) => return Ok(End::Stopped),
+            };
+            tracing::info!(
+                outpost = %snapshot.config.outpost.name,
+                kind = snapshot.config.outpost.kind.as_str(),
+                revision = snapshot.revision,
+                "fetched the configuration from the core"
+            );
+            self.publish(snapshot, &ChangeSummary::snapshot(), true)
+                .await;
+        }
+        let mut socket = tokio::select! {
+            socket = self.connect() => socket?,
+            () = stopped(&mut stop) => return Ok(End::Stopped),
+        };
         let hello = OutpostMessage::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             software_version: crate::VERSION.to_owned(),
@@ -254,35 +267,49 @@ impl Runtime {
             revision: self.held().map(|s| s.revision),
         });
         send(&mut socket, &hello).await?;
-        let mut heartbeat = tokio::time::interval(Duration::from_secs(DEFAULT_HEARTBEAT_SECONDS));
-        heartbeat.reset();
+        let mut period = Duration::from_secs(DEFAULT_HEARTBEAT_SECONDS);
+        let mut heartbeat = ticker(period);
+        let mut deadline = Instant::now() + silence_limit(period);
         loop {
             tokio::select! {
                 message = socket.next() => {
+                    deadline = Instant::now() + silence_limit(period);
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Close(frame))) => return Err(closed(frame)),
+                        Some(Ok(Message::Binary(_))) => {
+                            close(&mut socket, WsCloseCode::Unsupported, "binary messages are not part of the protocol").await;
+                            return Err(SessionError::Malformed("a binary message".into()));
+                        }
                         Some(Ok(_)) => continue,
-                        Some(Err(e)) => return Err(SessionError::Broken(e.to_string())),
+                        Some(Err(WsError::Capacity(error))) => {
+                            close(&mut socket, WsCloseCode::Size, "message too large").await;
+                            return Err(SessionError::Malformed(error.to_string()));
+                        }
+                        Some(Err(error)) => return Err(SessionError::Broken(error.to_string())),
                         None => return Ok(End::Lost),
                     };
                     let message: CoreMessage = match serde_json::from_str(&text) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            let _ = socket.close(Some(CloseFrame { code: WsCloseCode::Protocol, reason: "malformed message".into() })).await;
-                            return Err(SessionError::Malformed(e.to_string()));
+                        Ok(message) => message,
+                        Err(error) => {
+                            close(&mut socket, WsCloseCode::Protocol, "malformed message").await;
+                            return Err(SessionError::Malformed(error.to_string()));
                         }
                     };
                     let applied = match message {
                         CoreMessage::Welcome { heartbeat_interval_seconds, core_version } => {
                             self.metrics.messages.with_label_values(&["welcome"]).inc();
-                            let period = Duration::from_secs(heartbeat_interval_seconds.clamp(1, 300));
-                            heartbeat = tokio::time::interval(period);
-                            heartbeat.reset();
+                            period = Duration::from_secs(heartbeat_interval_seconds.clamp(1, 300));
+                            heartbeat = ticker(period);
+                            deadline = Instant::now() + silence_limit(period);
                             self.connected.send_replace(true);
                             self.metrics.connected.set(1);
-                            backoff.reset();
-                            tracing::info!(%core_version, "control channel up");
+                            if attempts.welcomed {
+                                self.metrics.reconnects.inc();
+                            }
+                            attempts.welcomed = true;
+                            attempts.backoff.reset();
+                            tracing::info!(%core_version, heartbeat_seconds = period.as_secs(), "control channel up");
                             continue;
                         }
                         CoreMessage::Snapshot(snapshot) => {
@@ -294,54 +321,104 @@ impl Runtime {
                         }
                         CoreMessage::Changes(set) => {
                             self.metrics.messages.with_label_values(&["changes"]).inc();
-                            let held = self.held();
-                            match held {
-                                Some(held) if held.revision == set.from_revision => {
-                                    let mut next = (*held).clone();
-                                    let summary = apply_changes(&mut next.config, &set.items);
-                                    next.revision = set.revision;
-                                    if !set.items.is_empty() {
-                                        tracing::debug!(revision = set.revision, items = set.items.len(), "applied changes");
-                                    }
-                                    self.publish(next, &summary, !set.items.is_empty() || held.revision != set.revision).await;
-                                    set.revision
-                                }
-                                _ => {
-                                    // Not a continuation of what we hold: re-read the whole config.
-                                    tracing::info!(from = set.from_revision, "changes do not follow the held revision; fetching the configuration");
-                                    let snapshot = self.fetch_config().await?;
-                                    let revision = snapshot.revision;
-                                    self.publish(snapshot, &ChangeSummary::snapshot(), true).await;
-                                    revision
-                                }
-                            }
+                            self.apply_set(set).await?
                         }
                     };
                     send(&mut socket, &OutpostMessage::Ack { revision: applied }).await?;
                 }
-                _ = stopped(&mut stop) => {
-                    let frame = CloseFrame { code: WsCloseCode::Away, reason: "the outpost is shutting down".into() };
-                    let _ = socket.close(Some(frame)).await;
+                () = stopped(&mut stop) => {
+                    close(&mut socket, WsCloseCode::Away, "the outpost is shutting down").await;
                     return Ok(End::Stopped);
                 }
                 _ = heartbeat.tick() => {
                     let applied_revision = self.held().map_or(0, |s| s.revision);
                     send(&mut socket, &OutpostMessage::Heartbeat { applied_revision }).await?;
+                    // The core's WebSocket answers with a pong: proof the connection still works.
+                    send_frame(&mut socket, Message::Ping(Default::default())).await?;
                 }
+                () = tokio::time::sleep_until(deadline) => {
+                    close(&mut socket, WsCloseCode::Away, "nothing heard from the core").await;
+                    return Err(SessionError::Broken(format!(
+                        "nothing heard from the core for {} s",
+                        silence_limit(period).as_secs()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Applies a change set that follows the held revision; anything else means the outpost
+    /// missed something, so it re-reads the whole configuration. Returns the revision now held.
+    async fn apply_set(&self, set: ChangeSet) -> Result<i64, SessionError> {
+        match self.held() {
+            Some(held) if held.revision == set.from_revision => {
+                let mut next = (*held).clone();
+                let summary = apply_changes(&mut next.config, &set.items);
+                next.revision = set.revision;
+                tracing::debug!(
+                    revision = set.revision,
+                    items = set.items.len(),
+                    "applied changes"
+                );
+                let persist = !set.items.is_empty() || held.revision != set.revision;
+                self.publish(next, &summary, persist).await;
+                Ok(set.revision)
+            }
+            held => {
+                tracing::info!(
+                    from = set.from_revision,
+                    held = held.map(|h| h.revision),
+                    "changes do not follow the held revision; fetching the configuration"
+                );
+                let snapshot = self.fetch().await?;
+                let revision = snapshot.revision;
+                self.publish(snapshot, &ChangeSummary::snapshot(), true)
+                    .await;
+                Ok(revision)
             }
         }
     }
 }
 
-async fn send<S>(socket: &mut S, message: &OutpostMessage) -> Result<(), SessionError>
-where
-    S: futures_util::Sink<Message, Error = WsError> + Unpin,
-{
+/// A heartbeat ticker whose first tick is one `period` from now.
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
+fn silence_limit(period: Duration) -> Duration {
+    (period * 3).max(SILENCE_LIMIT)
+}
+
+async fn send(socket: &mut Socket, message: &OutpostMessage) -> Result<(), SessionError> {
     let text = serde_json::to_string(message).map_err(|e| SessionError::Broken(e.to_string()))?;
-    socket
-        .send(Message::text(text))
-        .await
-        .map_err(|e| SessionError::Broken(e.to_string()))
+    send_frame(socket, Message::text(text)).await
+}
+
+/// Sends one frame, bounded by [`SEND_TIMEOUT`] so a stalled connection cannot hang the session.
+async fn send_frame(socket: &mut Socket, message: Message) -> Result<(), SessionError> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(result) => result.map_err(|e| SessionError::Broken(e.to_string())),
+        Err(_) => Err(SessionError::Broken(format!(
+            "a message could not be sent within {} s",
+            SEND_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Closes with `code` and `reason`, and waits (briefly) for the core's answering close frame.
+async fn close(socket: &mut Socket, code: WsCloseCode, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        if socket.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = socket.next().await {}
+        }
+    })
+    .await;
 }
 
 /// Turns the core's close frame into one readable error.
@@ -367,14 +444,42 @@ fn now_seconds() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// An error with its causes, one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_frames_become_one_readable_error() {
+        let frame = |code: u16, reason: &'static str| {
+            Some(CloseFrame {
+                code: WsCloseCode::from(code),
+                reason: reason.into(),
+            })
+        };
+        assert!(matches!(
+            closed(frame(4001, "token rotated")),
+            SessionError::TokenRefused(r) if r == "token rotated"
+        ));
+        assert!(matches!(
+            closed(frame(4002, "protocol 2 vs 1")),
+            SessionError::Incompatible(_)
+        ));
+        assert_eq!(
+            closed(frame(4005, "the core is shutting down")).to_string(),
+            "the core closed the control channel: the core is shutting down (code 4005)"
+        );
+        assert_eq!(
+            SessionError::TokenRefused("HTTP 401".into()).to_string(),
+            "the core refused this outpost's token (HTTP 401); set REDOUBT_TOKEN to the outpost's current token"
+        );
     }
-    text
+
+    #[test]
+    fn silence_limit_covers_three_heartbeats() {
+        assert_eq!(silence_limit(Duration::from_secs(10)), SILENCE_LIMIT);
+        assert_eq!(
+            silence_limit(Duration::from_secs(60)),
+            Duration::from_secs(180)
+        );
+    }
 }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Everything an outpost process is configured with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything an outpost process is configured with. `Debug` never shows the token.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutpostSettings {
     /// Base URL of the core's API, e.g. `https://redoubt.example.com`.
@@ -82,6 +82,28 @@ pub enum SettingsError {
     MissingToken,
 }
 
+impl std::fmt::Debug for OutpostSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutpostSettings")
+            .field("url", &self.url)
+            .field(
+                "token",
+                &if self.token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("ca_file", &self.ca_file)
+            .field("danger_insecure", &self.danger_insecure)
+            .field("state_dir", &self.state_dir)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("listen", &self.listen)
+            .finish()
+    }
+}
+
 impl OutpostSettings {
     /// Checks what the runtime cannot do without.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -130,6 +152,10 @@ mod tests {
         assert_eq!(s.ca_file, "/etc/ca.pem");
         assert_eq!(s.listen.metrics, "127.0.0.1:0");
         assert!(s.validate().is_ok());
+        assert!(
+            !format!("{s:?}").contains("rdt_secret"),
+            "Debug hides the token"
+        );
         assert!(matches!(
             OutpostSettings::default().validate(),
             Err(SettingsError::MissingUrl)

@@ -70,14 +70,17 @@ impl StateStore {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "ignoring state file: cannot read it");
+                tracing::warn!(
+                    "ignoring state file {}: cannot read it: {e}",
+                    self.path.display()
+                );
                 return None;
             }
         };
         match self.check(&text) {
             Ok(snapshot) => Some(snapshot),
             Err(why) => {
-                tracing::warn!(path = %self.path.display(), "ignoring state file: {why}");
+                tracing::warn!("ignoring state file {}: {why}", self.path.display());
                 None
             }
         }
