@@ -36,16 +36,9 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ServeArgs),
-    /// Exit 0 when the core at --url is ready, 1 otherwise (for container health checks).
-    Healthcheck {
-        /// Base URL of the core's HTTP (or metrics) port.
-        #[arg(
-            long,
-            env = "REDOUBT_HEALTHCHECK_URL",
-            default_value = "http://127.0.0.1:9000"
-        )]
-        url: String,
-    },
+    /// Exit 0 when the core at --url is ready, 1 otherwise (for container health checks;
+    /// the metrics port answers too: --url http://127.0.0.1:9300).
+    Healthcheck,
     #[command(flatten)]
     Admin(AdminCommand),
 }
@@ -138,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("database is migrated");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Healthcheck { url } => Ok(cli::healthcheck(&url).await),
+        Command::Healthcheck => Ok(cli::healthcheck(&cli.client.url).await),
         Command::Admin(command) => cli::run(&cli.client, command).await,
     }
 }

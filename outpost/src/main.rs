@@ -169,7 +169,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 file.as_deref(),
                 std::env::vars(),
                 args.overrides()?,
-                &["config"],
+                // Variables of the core, set in images that run both binaries.
+                &[
+                    "config",
+                    "data_dir",
+                    "database_url",
+                    "secret_key",
+                    "bootstrap_password",
+                    "bootstrap_token",
+                ],
             )?;
             redoubt_outpost::telemetry::init(
                 &loaded.settings.log_level,

@@ -13,12 +13,15 @@ use clap::{Args, Subcommand};
 use std::process::ExitCode;
 
 /// Environment variables (without prefix, lowercase) the CLI reads, so `serve` does not warn.
+/// The outpost's variables are listed too, for images that run both binaries.
 pub const CLIENT_ENV_KEYS: &[&str] = &[
     "url",
     "token",
     "config",
-    "healthcheck_url",
     "test_database_url",
+    "state_dir",
+    "ca_file",
+    "danger_insecure",
 ];
 
 /// Where the core is and how to authenticate.
