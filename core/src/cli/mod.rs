@@ -2,12 +2,27 @@
 //! Tables for people, `--json` for scripts; the URL and token come from flags or
 //! `REDOUBT_URL` / `REDOUBT_TOKEN`.
 
+mod apps;
 mod client;
-mod commands;
+mod events;
+mod groups;
+mod login;
+mod outposts;
 mod output;
+mod providers;
 mod secrets;
+mod tokens;
+mod users;
 
+pub use apps::AppsCommand;
 pub use client::ApiClient;
+pub use events::{EventFilter, EventsCommand};
+pub use groups::GroupsCommand;
+pub use login::LoginArgs;
+pub use outposts::OutpostsCommand;
+pub use providers::{ProvidersCommand, SettingsArgs};
+pub use tokens::TokensCommand;
+pub use users::{TotpCommand, UsersCommand};
 
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
@@ -75,306 +90,32 @@ pub enum AdminCommand {
     Events(EventsCommand),
 }
 
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    #[arg(long, default_value = "admin")]
-    pub username: String,
-    /// Read the password from standard input instead of prompting.
-    #[arg(long)]
-    pub password_stdin: bool,
-    /// A TOTP code, when the account has a device.
-    #[arg(long)]
-    pub totp: Option<String>,
-    /// Token lifetime in seconds (default 12 hours).
-    #[arg(long)]
-    pub expires_in: Option<u64>,
-}
-
 /// Paging and search of list commands.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Case-insensitive substring.
+    /// Case-insensitive substring to look for.
     #[arg(long)]
     pub search: Option<String>,
+    /// 1-based page number.
     #[arg(long, default_value_t = 1)]
     pub page: u32,
+    /// Items per page (at most 1000).
     #[arg(long, default_value_t = 50)]
     pub page_size: u32,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum UsersCommand {
-    /// List users.
-    List(ListArgs),
-    /// Show one user with their groups.
-    Show { id: i64 },
-    /// Create a user.
-    Create {
-        username: String,
-        #[arg(long, default_value = "")]
-        name: String,
-        #[arg(long, default_value = "")]
-        email: String,
-        /// Create the user disabled.
-        #[arg(long)]
-        inactive: bool,
-        /// Read an initial password from standard input.
-        #[arg(long)]
-        password_stdin: bool,
-        /// Free-form attribute, repeatable: --attribute shell=/bin/bash
-        #[arg(long = "attribute", value_name = "KEY=VALUE")]
-        attributes: Vec<String>,
-    },
-    /// Change a user.
-    Update {
-        id: i64,
-        #[arg(long)]
-        username: Option<String>,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        email: Option<String>,
-        #[arg(long)]
-        active: Option<bool>,
-    },
-    /// Delete a user.
-    Delete { id: i64 },
-    /// Set a user's password (prompted, or from standard input).
-    SetPassword {
-        id: i64,
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// TOTP devices.
-    #[command(subcommand)]
-    Totp(TotpCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TotpCommand {
-    /// List a user's devices.
-    List { user_id: i64 },
-    /// Enrol a device; prints the otpauth URI and secret once.
-    Add {
-        user_id: i64,
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// Remove a device.
-    Remove { user_id: i64, device_id: i64 },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GroupsCommand {
-    List(ListArgs),
-    Show {
-        id: i64,
-    },
-    /// Create a group.
-    Create {
-        name: String,
-        #[arg(long)]
-        parent: Option<i64>,
-        /// Members of a superuser group may use the admin API.
-        #[arg(long)]
-        superuser: bool,
-    },
-    /// Change a group.
-    Update {
-        id: i64,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long, conflicts_with = "no_parent")]
-        parent: Option<i64>,
-        /// Move the group to the top level.
-        #[arg(long)]
-        no_parent: bool,
-        #[arg(long)]
-        superuser: Option<bool>,
-    },
-    Delete {
-        id: i64,
-    },
-    /// List the direct members.
-    Members {
-        id: i64,
-    },
-    AddMember {
-        group_id: i64,
-        user_id: i64,
-    },
-    RemoveMember {
-        group_id: i64,
-        user_id: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AppsCommand {
-    List(ListArgs),
-    Show {
-        id: i64,
-    },
-    /// Create an application.
-    Create {
-        slug: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long, default_value = "")]
-        launch_url: String,
-        /// The provider serving it.
-        #[arg(long)]
-        provider: Option<i64>,
-    },
-    Update {
-        id: i64,
-        #[arg(long)]
-        slug: Option<String>,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        launch_url: Option<String>,
-        #[arg(long, conflicts_with = "no_provider")]
-        provider: Option<i64>,
-        #[arg(long)]
-        no_provider: bool,
-    },
-    Delete {
-        id: i64,
-    },
-    /// Allow a group to use the application (no bound group: everyone may).
-    Bind {
-        app_id: i64,
-        group_id: i64,
-    },
-    Unbind {
-        app_id: i64,
-        group_id: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ProvidersCommand {
-    List(ListArgs),
-    Show {
-        id: i64,
-    },
-    /// Create a provider: give --settings JSON, or the shortcuts of its kind.
-    Create {
-        name: String,
-        /// ldap, radius, proxy or rac.
-        #[arg(long)]
-        kind: String,
-        /// Settings as JSON, e.g. '{"base_dn":"dc=example,dc=com"}'.
-        #[arg(long, conflicts_with = "settings_file")]
-        settings: Option<String>,
-        #[arg(long)]
-        settings_file: Option<std::path::PathBuf>,
-        /// ldap: the base DN.
-        #[arg(long)]
-        base_dn: Option<String>,
-        /// ldap: the group whose members may search the whole directory.
-        #[arg(long)]
-        search_group: Option<i64>,
-        /// radius: read the shared secret from standard input.
-        #[arg(long)]
-        shared_secret_stdin: bool,
-        /// radius: a client network in CIDR form, repeatable.
-        #[arg(long = "client-network")]
-        client_networks: Vec<String>,
-    },
-    Update {
-        id: i64,
-        #[arg(long)]
-        name: Option<String>,
-        /// Replaces the settings whole.
-        #[arg(long)]
-        settings: Option<String>,
-    },
-    Delete {
-        id: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum OutpostsCommand {
-    List(ListArgs),
-    Show {
-        id: i64,
-    },
-    /// Create an outpost; prints its token once and how to run it.
-    Create {
-        name: String,
-        #[arg(long)]
-        kind: String,
-        /// A provider it serves, repeatable.
-        #[arg(long = "provider")]
-        providers: Vec<i64>,
-    },
-    Update {
-        id: i64,
-        #[arg(long)]
-        name: Option<String>,
-        /// Replaces the provider list, repeatable.
-        #[arg(long = "provider")]
-        providers: Option<Vec<i64>>,
-    },
-    Delete {
-        id: i64,
-    },
-    /// Replace the token; the old one stops working at once.
-    RotateToken {
-        id: i64,
-    },
-    /// The running instances: version, revision, health.
-    Instances {
-        id: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokensCommand {
-    List,
-    /// Create an admin token; prints the secret once.
-    Create {
-        #[arg(long, default_value = "")]
-        description: String,
-        #[arg(long)]
-        expires_in: Option<u64>,
-        /// The superuser it acts for (default: you).
-        #[arg(long)]
-        user: Option<i64>,
-    },
-    Delete {
-        id: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EventsCommand {
-    /// List events, newest first.
-    List {
-        #[arg(long)]
-        action: Option<String>,
-        #[arg(long)]
-        actor: Option<String>,
-        #[arg(long)]
-        target: Option<String>,
-        /// success or failure.
-        #[arg(long)]
-        outcome: Option<String>,
-        #[arg(long)]
-        source: Option<String>,
-        /// RFC 3339, e.g. 2026-11-22T00:00:00Z.
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long)]
-        until: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        page: u32,
-        #[arg(long, default_value_t = 50)]
-        page_size: u32,
-    },
+impl ListArgs {
+    /// The query parameters of a list endpoint.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = vec![
+            ("page", self.page.to_string()),
+            ("page_size", self.page_size.to_string()),
+        ];
+        if let Some(search) = &self.search {
+            query.push(("search", search.clone()));
+        }
+        query
+    }
 }
 
 /// Runs an admin command.
@@ -382,16 +123,32 @@ pub async fn run(client: &ClientArgs, command: AdminCommand) -> anyhow::Result<E
     let out = output::Output { json: client.json };
     if let AdminCommand::Login(args) = command {
         let api = ApiClient::new(&client.url, None)?;
-        commands::login(&api, out, args).await?;
+        login::run(&api, out, args).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let token = client.token.clone().filter(|t| !t.is_empty()).ok_or_else(|| {
-        anyhow::anyhow!(
-            "no API token: set REDOUBT_TOKEN or pass --token (get one with `redoubt-core login`)"
-        )
-    })?;
-    let api = ApiClient::new(&client.url, Some(token))?;
-    commands::dispatch(&api, out, command).await?;
+    let token = client
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no API token: set REDOUBT_TOKEN or pass --token \
+                 (get one with `export REDOUBT_TOKEN=$(redoubt-core login --username admin)`)"
+            )
+        })?;
+    let api = ApiClient::new(&client.url, Some(token.to_owned()))?;
+    match command {
+        AdminCommand::Login(_) => anyhow::bail!("login needs no token"),
+        AdminCommand::Info => out.object(&api.get("/api/v1/info").await?),
+        AdminCommand::Users(c) => users::run(&api, out, c).await?,
+        AdminCommand::Groups(c) => groups::run(&api, out, c).await?,
+        AdminCommand::Apps(c) => apps::run(&api, out, c).await?,
+        AdminCommand::Providers(c) => providers::run(&api, out, c).await?,
+        AdminCommand::Outposts(c) => outposts::run(&api, out, c).await?,
+        AdminCommand::Tokens(c) => tokens::run(&api, out, c).await?,
+        AdminCommand::Events(c) => events::run(&api, out, c).await?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,4 @@
-//! Output of the admin CLI: aligned tables and `key: value` lines for people, JSON for scripts.
+//! Output of the admin CLI: aligned tables and `key  value` lines for people, JSON for scripts.
 
 use serde_json::Value;
 
@@ -8,7 +8,7 @@ pub(crate) struct Output {
     pub(crate) json: bool,
 }
 
-/// A value as table text: strings bare, null as `-`, arrays joined with commas.
+/// A value as table text: strings bare, null and empty as `-`, arrays joined with commas.
 pub(crate) fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
@@ -16,7 +16,9 @@ pub(crate) fn cell(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
         Value::Array(items) if items.is_empty() => "-".to_owned(),
-        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            items.iter().map(cell).collect::<Vec<_>>().join(",")
+        }
         other => other.to_string(),
     }
 }
@@ -30,25 +32,21 @@ impl Output {
         );
     }
 
-    /// Prints a list: JSON as is, or a table of `columns` (header, field) with a footer for pages.
+    /// Prints a list: JSON as is, or a table of `columns` (header, field); a page of a paged
+    /// list gets a footer saying where it is.
     pub(crate) fn list(&self, value: &Value, columns: &[(&str, &str)]) {
         if self.json {
             return self.json(value);
         }
+        let empty = Vec::new();
         let (items, footer) = match value {
-            Value::Array(items) => (items.clone(), None),
+            Value::Array(items) => (items, None),
             other => (
                 other
                     .get("items")
                     .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-                Some(format!(
-                    "page {} of {} item(s), {} per page",
-                    cell(&other["page"]),
-                    cell(&other["total"]),
-                    cell(&other["page_size"])
-                )),
+                    .unwrap_or(&empty),
+                Some(page_footer(other)),
             ),
         };
         let rows: Vec<Vec<String>> = items
@@ -61,37 +59,30 @@ impl Output {
             })
             .collect();
         print_table(&columns.iter().map(|(h, _)| *h).collect::<Vec<_>>(), &rows);
-        if let Some(footer) = footer {
-            println!("({footer})");
+        match footer {
+            Some(footer) => println!("({footer})"),
+            None if rows.is_empty() => println!("(none)"),
+            None => {}
         }
     }
 
-    /// Prints one object: JSON as is, or `key: value` lines.
+    /// Prints one object: JSON as is, or aligned `key  value` lines.
     pub(crate) fn object(&self, value: &Value) {
         if self.json {
             return self.json(value);
         }
-        if let Value::Object(map) = value {
-            let width = map.keys().map(String::len).max().unwrap_or(0);
-            for (key, v) in map {
-                let text = match v {
-                    Value::Object(_) | Value::Array(_)
-                        if !v
-                            .as_array()
-                            .is_some_and(|a| a.iter().all(|x| !x.is_object())) =>
-                    {
-                        serde_json::to_string(v).unwrap_or_default()
-                    }
-                    _ => cell(v),
-                };
-                println!("{key:<width$}  {text}");
+        match value {
+            Value::Object(map) => {
+                let width = map.keys().map(String::len).max().unwrap_or(0);
+                for (key, v) in map {
+                    println!("{key:<width$}  {}", cell(v));
+                }
             }
-        } else {
-            println!("{}", cell(value));
+            other => println!("{}", cell(other)),
         }
     }
 
-    /// Prints a confirmation (or `{"ok": true, ...}` for scripts).
+    /// Prints a one-line confirmation (`{"ok": true, "message": ...}` for scripts).
     pub(crate) fn done(&self, message: &str) {
         if self.json {
             println!("{}", serde_json::json!({ "ok": true, "message": message }));
@@ -101,9 +92,22 @@ impl Output {
     }
 }
 
+/// "page 2 of 3, 120 item(s) in all; next: --page 3".
+fn page_footer(page: &Value) -> String {
+    let number = page["page"].as_u64().unwrap_or(1);
+    let size = page["page_size"].as_u64().unwrap_or(50).max(1);
+    let total = page["total"].as_u64().unwrap_or(0);
+    let pages = total.div_ceil(size).max(1);
+    let mut footer = format!("page {number} of {pages}, {total} item(s) in all");
+    if number < pages {
+        footer.push_str(&format!("; next: --page {}", number + 1));
+    }
+    footer
+}
+
 /// Prints rows under a header, columns padded to their widest cell.
 pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
@@ -111,7 +115,7 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
             }
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -119,21 +123,37 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
+    line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn cells() {
         assert_eq!(cell(&Value::Null), "-");
-        assert_eq!(cell(&serde_json::json!(true)), "yes");
-        assert_eq!(cell(&serde_json::json!([1, 2])), "1,2");
-        assert_eq!(cell(&serde_json::json!("x")), "x");
+        assert_eq!(cell(&json!(true)), "yes");
+        assert_eq!(cell(&json!([1, 2])), "1,2");
+        assert_eq!(cell(&json!("x")), "x");
+        assert_eq!(cell(&json!({"a": 1})), r#"{"a":1}"#);
+        assert_eq!(cell(&json!([{"id": 2}])), r#"[{"id":2}]"#);
+    }
+
+    #[test]
+    fn footers() {
+        let page = json!({"page": 1, "page_size": 50, "total": 2});
+        assert_eq!(page_footer(&page), "page 1 of 1, 2 item(s) in all");
+        let page = json!({"page": 2, "page_size": 50, "total": 120});
+        assert_eq!(
+            page_footer(&page),
+            "page 2 of 3, 120 item(s) in all; next: --page 3"
+        );
+        let empty = json!({"page": 1, "page_size": 50, "total": 0});
+        assert_eq!(page_footer(&empty), "page 1 of 1, 0 item(s) in all");
     }
 }
