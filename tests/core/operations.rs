@@ -1,6 +1,6 @@
 //! Health, metrics, the OpenAPI document and the event log.
 
-use redoubt_tests::{TestCore, peers_required};
+use redoubt_tests::{TestCore, promtool_check};
 use serde_json::json;
 
 #[tokio::test]
@@ -41,37 +41,7 @@ async fn metrics_pass_promtool_and_count_requests() {
     assert!(text.contains(r#"redoubt_objects{kind="user"} 1"#));
     assert!(text.contains("redoubt_database_up 1"));
     assert!(text.contains("redoubt_build_info{"));
-    let promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match promtool {
-        Ok(child) => child,
-        Err(error) => {
-            assert!(
-                !peers_required(),
-                "promtool is required but missing: {error}"
-            );
-            eprintln!("SKIPPED promtool check: promtool not installed ({error})");
-            return;
-        }
-    };
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("promtool runs");
-    assert!(
-        output.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    promtool_check(&text);
 }
 
 #[tokio::test]

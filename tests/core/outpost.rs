@@ -1,7 +1,7 @@
 //! Real outposts in-process: started from a URL and a token, live changes, core restarts,
 //! starts from state with the core down, token rotation, metrics.
 
-use redoubt_tests::{TestCore, peers_required, start_outpost};
+use redoubt_tests::{TestCore, promtool_check, start_outpost};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -255,38 +255,7 @@ async fn outpost_metrics_pass_promtool() {
         "{text}"
     );
     assert!(text.contains("redoubt_outpost_applied_revision"));
-    let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(error) => {
-            assert!(
-                !peers_required(),
-                "promtool is required but missing: {error}"
-            );
-            eprintln!("SKIPPED promtool check: promtool not installed ({error})");
-            outpost.stop().await;
-            return;
-        }
-    };
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("promtool runs");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    promtool_check(&text);
     outpost.stop().await;
 }
 

@@ -54,6 +54,11 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
+        Self::reply(request).await
+    }
+
+    /// Sends `request` and reads the status, content type and (JSON, else text) body.
+    async fn reply(request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request reaches the core");
         let status = response.status();
         let content_type = response
@@ -89,27 +94,12 @@ impl Api {
 
     /// Sends raw bytes as JSON, for malformed-input tests.
     pub async fn post_raw(&self, path: &str, bytes: Vec<u8>) -> Reply {
-        let response = self
+        let request = self
             .client
             .post(format!("{}{}", self.base, path))
             .bearer_auth(&self.token)
             .header("content-type", "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .expect("request reaches the core");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = response.text().await.unwrap_or_default();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            content_type,
-        }
+            .body(bytes);
+        Self::reply(request).await
     }
 }

@@ -5,6 +5,7 @@
 //! No fixed ports and no sleeps: the listeners are bound before the core starts serving, so the
 //! URLs answer as soon as `start` returns.
 
+pub mod bench;
 pub mod channel;
 pub mod database;
 pub mod http;
@@ -248,6 +249,43 @@ pub fn core_binary() -> PathBuf {
 /// The README's test command sets `REDOUBT_REQUIRE_PEERS=1` after installing them.
 pub fn peers_required() -> bool {
     std::env::var("REDOUBT_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Runs `promtool check metrics` on `text`. Returns false (after saying so) when promtool is not
+/// installed and peers are not required; panics with promtool's output when the check fails.
+pub fn promtool_check(text: &str) -> bool {
+    use std::io::Write;
+    let spawned = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            assert!(
+                !peers_required(),
+                "promtool is required but missing: {error}"
+            );
+            eprintln!("SKIPPED promtool check: promtool not installed ({error})");
+            return false;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
 }
 
 fn init_logging() {

@@ -2,9 +2,10 @@
 //! 1,000 and 10,000 connected instances and the time from a committed change to each instance's
 //! acknowledgement with 1,000 instances. Run with `scripts/bench-channel`. Not a test.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use redoubt_outpost_proto::control::{CoreMessage, OutpostMessage};
+use redoubt_tests::bench::{free_port, rss_mb, wait_ready};
 use redoubt_tests::channel::hello;
 use serde_json::json;
 use std::process::Stdio;
@@ -25,12 +26,8 @@ async fn main() -> anyhow::Result<()> {
         .context("usage: bench-channel <release redoubt-core>")?;
     let dir = tempfile::tempdir()?;
     let token = format!("rdt_bench{}", "y".repeat(40));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
+    let metrics_port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let mut child = tokio::process::Command::new(&binary)
         .args(["serve", "--listen-http", &format!("127.0.0.1:{port}")])
@@ -48,18 +45,7 @@ async fn main() -> anyhow::Result<()> {
         .spawn()
         .context("start the core")?;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while !client
-        .get(format!("{url}/-/health/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("core not ready");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_ready(&client, &url, "the core", Instant::now()).await?;
     let pid = child.id().context("pid")?;
     let post = |path: &str, body: serde_json::Value| {
         let (client, url, token, path) =
@@ -202,9 +188,7 @@ where
     let token = outpost["token"].as_str().context("token")?.to_owned();
     let outpost_binary = std::path::Path::new(core_binary).with_file_name("redoubt-outpost");
     let state = tempfile::tempdir()?;
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let metrics_port = free_port()?;
     let mut child = tokio::process::Command::new(&outpost_binary)
         .arg("run")
         .env("REDOUBT_URL", url)
@@ -221,18 +205,8 @@ where
         .spawn()
         .with_context(|| format!("start {}", outpost_binary.display()))?;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while !client
-        .get(format!("http://127.0.0.1:{metrics_port}/-/health/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the outpost did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    wait_ready(&client, &metrics, "the outpost", Instant::now()).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = rss_mb(child.id().context("pid")?)?;
     child.kill().await.ok();
@@ -279,15 +253,4 @@ async fn simulated_instance(
         }
     }
     Ok(())
-}
-
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS")?;
-    Ok(kb / 1000.0)
 }

@@ -6,6 +6,7 @@
 //! 10,000 users, and credential checks per second with the default Argon2id parameters.
 
 use anyhow::{Context, bail};
+use redoubt_tests::bench::{free_port, rss_mb, wait_ready};
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -37,18 +38,7 @@ async fn main() -> anyhow::Result<()> {
         .spawn()
         .context("start the core")?;
     let client = reqwest::Client::new();
-    loop {
-        if let Ok(r) = client.get(format!("{url}/-/health/ready")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the core did not become ready within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let ready = started.elapsed();
+    let ready = wait_ready(&client, &url, "the core", started).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = child.id().context("pid")?;
     let idle_rss_mb = rss_mb(pid)?;
@@ -224,21 +214,4 @@ fn row(name: &str, measured: f64, goal: f64, unit: &str) {
         "{name:<44} {measured:>9.2} {unit} {goal:>9.1} {unit} {:>7.2}x",
         goal / measured
     );
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS")?;
-    Ok(kb / 1000.0)
 }
