@@ -51,6 +51,61 @@ pub struct VerifiedUser {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Asks the core to change a user's password, for a user who proves the old one through one of
+/// the outpost's providers (LDAP Password Modify).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub provider_id: i64,
+    pub username: String,
+    /// The current password; `password;123456` carries a TOTP code when the user has one.
+    pub old_password: String,
+    pub new_password: String,
+    #[serde(default)]
+    pub source_address: Option<String>,
+}
+
+/// The verdict on a password change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ChangePasswordResponse {
+    /// The new password is set; the user's credential epoch moved on.
+    Changed,
+    /// The old credentials did not check out.
+    Failure { reason: FailureReason },
+    /// The new password is not acceptable; `message` says why, for the user.
+    Rejected { message: String },
+}
+
+/// Events an outpost records in the core's event log (RADIUS accounting, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutpostEventsRequest {
+    pub events: Vec<OutpostEvent>,
+}
+
+/// Most events one request may carry.
+pub const MAX_EVENTS_PER_REQUEST: usize = 500;
+
+/// One event from an outpost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutpostEvent {
+    /// One of the outpost's providers.
+    pub provider_id: i64,
+    /// What happened, e.g. `radius_accounting`.
+    pub action: String,
+    /// The user it concerns, by name, if any.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The end client's (or NAS's) address.
+    #[serde(default)]
+    pub source_address: Option<String>,
+    /// Details, kept as given.
+    #[serde(default)]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

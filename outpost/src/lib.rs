@@ -7,6 +7,8 @@
 
 pub mod apply;
 pub mod backoff;
+pub mod core_api;
+pub mod credential_cache;
 pub mod fetch;
 pub mod module;
 pub mod observe;
@@ -39,6 +41,7 @@ pub struct RunningOutpost {
     pub instance_id: String,
     config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
     connected: watch::Receiver<bool>,
+    listening: watch::Receiver<module::Listening>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -73,6 +76,20 @@ impl RunningOutpost {
     pub async fn wait_connected(&self, up: bool) {
         let mut connected = self.connected.clone();
         let _ = connected.wait_for(|c| *c == up).await;
+    }
+
+    /// Waits until the protocol module's listener `name` (`ldap`, `ldaps`, `radius`, ...) is
+    /// bound, and returns its address.
+    pub async fn listening(&self, name: &str) -> SocketAddr {
+        let mut listening = self.listening.clone();
+        loop {
+            if let Some(addr) = listening.borrow_and_update().get(name) {
+                return *addr;
+            }
+            if listening.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Stops gracefully: closes the channel and the metrics server.
@@ -116,6 +133,14 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         settings.base_url(),
         settings.token.trim(),
     );
+    let (listening_tx, listening_rx) = watch::channel(module::Listening::new());
+    let module_context = module::ModuleContext {
+        settings: settings.clone(),
+        core: core_api::CoreApi::new(http.clone(), settings.base_url(), &settings.token),
+        registry: metrics.registry.clone(),
+        listening: listening_tx,
+        stop: stop_rx.clone(),
+    };
     let runtime = Arc::new(Runtime {
         http,
         tls,
@@ -123,8 +148,8 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         metrics: metrics.clone(),
         config: config_tx,
         connected: connected_tx,
-        // No protocol module is compiled in yet (LDAP, RADIUS, proxy and RAC are their own milestones).
-        module: None,
+        module: tokio::sync::Mutex::new(runtime::ModuleSlot::Waiting),
+        module_context,
         instance_id: instance_id.clone(),
         hostname,
         settings,
@@ -151,6 +176,7 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         instance_id,
         config: config_rx,
         connected: connected_rx,
+        listening: listening_rx,
         stop: stop_tx,
         tasks: vec![run, observe],
     })

@@ -4,7 +4,7 @@
 
 use crate::apply::{ChangeSummary, apply_changes};
 use crate::backoff::{Backoff, os_random};
-use crate::module::ProtocolModule;
+use crate::module::{ModuleContext, ProtocolModule};
 use crate::observe::OutpostMetrics;
 use crate::settings::OutpostSettings;
 use crate::state::StateStore;
@@ -71,9 +71,21 @@ pub struct Runtime {
     pub metrics: Arc<OutpostMetrics>,
     pub config: watch::Sender<Option<Arc<ConfigSnapshot>>>,
     pub connected: watch::Sender<bool>,
-    pub module: Option<Arc<dyn ProtocolModule>>,
+    /// The protocol module, started with the first configuration.
+    pub module: tokio::sync::Mutex<ModuleSlot>,
+    /// What a module is started with.
+    pub module_context: ModuleContext,
     pub instance_id: String,
     pub hostname: String,
+}
+
+/// The protocol module's state.
+pub enum ModuleSlot {
+    /// Not started yet (no configuration, or starting failed and is retried with the next one).
+    Waiting,
+    Running(Arc<dyn ProtocolModule>),
+    /// This build has no module for the outpost's kind.
+    Missing,
 }
 
 /// How a session ended without an error.
@@ -167,15 +179,39 @@ impl Runtime {
             .set(1);
         self.metrics.applied_revision.set(snapshot.revision);
         self.metrics.last_update.set(now_seconds());
-        match &self.module {
-            Some(module) => module.apply(snapshot.clone(), summary),
-            None if self.config.borrow().is_none() => tracing::info!(
-                "no protocol module for {} outposts in this build yet; holding configuration only",
-                outpost.kind.as_str()
-            ),
-            None => {}
-        }
+        self.apply_to_module(&snapshot, summary).await;
         self.config.send_replace(Some(snapshot));
+    }
+
+    /// Hands `snapshot` to the protocol module, starting it first if needed.
+    async fn apply_to_module(&self, snapshot: &Arc<ConfigSnapshot>, summary: &ChangeSummary) {
+        let mut slot = self.module.lock().await;
+        if matches!(*slot, ModuleSlot::Waiting) {
+            let kind = snapshot.config.outpost.kind;
+            match crate::module::start(kind, self.module_context.clone(), snapshot.clone()).await {
+                Ok(Some(module)) => {
+                    tracing::info!(kind = kind.as_str(), "protocol module started");
+                    *slot = ModuleSlot::Running(module);
+                    return;
+                }
+                Ok(None) => {
+                    tracing::warn!(
+                        "this build has no protocol module for {} outposts; holding configuration only",
+                        kind.as_str()
+                    );
+                    *slot = ModuleSlot::Missing;
+                }
+                Err(error) => {
+                    tracing::error!(
+                        "cannot start the {} module: {error:#}; retrying with the next configuration",
+                        kind.as_str()
+                    );
+                }
+            }
+        }
+        if let ModuleSlot::Running(module) = &*slot {
+            module.apply(snapshot.clone(), summary);
+        }
     }
 
     /// `GET /api/v1/outpost/config`.

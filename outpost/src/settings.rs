@@ -23,6 +23,20 @@ pub struct OutpostSettings {
     /// `text` or `json`.
     pub log_format: String,
     pub listen: ListenSettings,
+    /// How long a password the core accepted is answered from memory, in seconds (0: never).
+    pub credential_cache_seconds: u64,
+    /// How long a cached password still works while the core cannot be reached, in seconds.
+    pub credential_offline_seconds: u64,
+    /// The certificate LDAPS and StartTLS present.
+    pub tls: TlsSettings,
+}
+
+/// PEM files of the certificate (chain) and private key served to LDAP clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 /// Listen addresses (`ip:port`; port 0 picks a free one).
@@ -49,6 +63,9 @@ impl Default for OutpostSettings {
             log_level: "info".into(),
             log_format: "text".into(),
             listen: ListenSettings::default(),
+            credential_cache_seconds: 300,
+            credential_offline_seconds: 86_400,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -100,6 +117,12 @@ impl std::fmt::Debug for OutpostSettings {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("listen", &self.listen)
+            .field("credential_cache_seconds", &self.credential_cache_seconds)
+            .field(
+                "credential_offline_seconds",
+                &self.credential_offline_seconds,
+            )
+            .field("tls", &self.tls)
             .finish()
     }
 }

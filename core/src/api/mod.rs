@@ -9,6 +9,7 @@ mod events;
 pub mod extract;
 mod groups;
 pub mod health;
+mod outpost_actions;
 mod outpost_facing;
 mod outposts;
 pub mod providers;
@@ -81,6 +82,7 @@ pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::router())
         .merge(events::router())
         .merge(outpost_facing::router())
+        .merge(outpost_actions::router())
         .split_for_parts()
 }
 

@@ -59,7 +59,7 @@ async fn outpost_config(
 }
 
 /// Does the provider ask users with TOTP for a code?
-fn provider_requires_mfa(kind: ProviderKind, settings: &serde_json::Value) -> bool {
+pub(super) fn provider_requires_mfa(kind: ProviderKind, settings: &serde_json::Value) -> bool {
     match kind {
         ProviderKind::Ldap | ProviderKind::Radius => settings
             .get("mfa")
@@ -85,24 +85,8 @@ async fn verify_credentials(
             reason: FailureReason::InvalidCredentials,
         }));
     }
-    if !state
-        .store
-        .outpost_serves(identity.outpost_id, body.provider_id)
-        .await?
-    {
-        return Err(ApiError::forbidden(format!(
-            "provider_id: provider {} is not served by this outpost",
-            body.provider_id
-        )));
-    }
-    let provider = state.store.provider(body.provider_id).await?;
-    let application = state.store.application_for_provider(provider.id).await?;
-    let Some(application) = application else {
-        return Err(ApiError::validation(format!(
-            "provider `{}` is not bound to an application; bind it to one so access can be decided",
-            provider.name
-        )));
-    };
+    let (provider, application) =
+        served_provider(&state, identity.outpost_id, body.provider_id).await?;
     let actor = format!("outpost:{}", identity.outpost_id);
     let source = body.source_address.clone().unwrap_or_default();
     let request = CredentialRequest {
@@ -132,14 +116,42 @@ async fn verify_credentials(
             },
         },
         Err(CheckError::Failed(failure)) => VerifyCredentialsResponse::Failure {
-            reason: match failure {
-                CheckFailure::InvalidCredentials => FailureReason::InvalidCredentials,
-                CheckFailure::MfaRequired => FailureReason::MfaRequired,
-                CheckFailure::AccessDenied => FailureReason::AccessDenied,
-                CheckFailure::RateLimited => FailureReason::RateLimited,
-            },
+            reason: failure_reason(failure),
         },
         Err(CheckError::Store(error)) => return Err(error.into()),
     };
     Ok(Json(response))
+}
+
+/// The reason code the outpost-facing API reports for a failed check.
+pub(super) fn failure_reason(failure: CheckFailure) -> FailureReason {
+    match failure {
+        CheckFailure::InvalidCredentials => FailureReason::InvalidCredentials,
+        CheckFailure::MfaRequired => FailureReason::MfaRequired,
+        CheckFailure::AccessDenied => FailureReason::AccessDenied,
+        CheckFailure::RateLimited => FailureReason::RateLimited,
+    }
+}
+
+/// The provider `provider_id` and its application, if the outpost serves that provider (else 403)
+/// and the provider is bound to an application (else 400).
+pub(super) async fn served_provider(
+    state: &AppState,
+    outpost_id: i64,
+    provider_id: i64,
+) -> ApiResult<(crate::model::Provider, crate::model::Application)> {
+    if !state.store.outpost_serves(outpost_id, provider_id).await? {
+        return Err(ApiError::forbidden(format!(
+            "provider_id: provider {provider_id} is not served by this outpost"
+        )));
+    }
+    let provider = state.store.provider(provider_id).await?;
+    let application = state.store.application_for_provider(provider.id).await?;
+    let Some(application) = application else {
+        return Err(ApiError::validation(format!(
+            "provider `{}` is not bound to an application; bind it to one so access can be decided",
+            provider.name
+        )));
+    };
+    Ok((provider, application))
 }

@@ -1,0 +1,133 @@
+//! Calls a protocol module makes to the core on behalf of an end user: verify credentials,
+//! change a password, record events. Each call is bounded in time and body size; failures say
+//! whether the core answered (a verdict) or could not be reached (serve from the cache).
+
+use redoubt_outpost_proto::credentials::{
+    ChangePasswordRequest, ChangePasswordResponse, OutpostEventsRequest, VerifyCredentialsRequest,
+    VerifyCredentialsResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// Path of the credential check.
+pub const VERIFY_PATH: &str = "/api/v1/outpost/credentials/verify";
+/// Path of the password change on behalf of a user who proved the old one.
+pub const CHANGE_PASSWORD_PATH: &str = "/api/v1/outpost/credentials/password";
+/// Path where outposts record events (RADIUS accounting, ...).
+pub const EVENTS_PATH: &str = "/api/v1/outpost/events";
+/// Longest wait for one call: a credential check costs an Argon2id verification in the core.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest answer accepted.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Why a call to the core gave no verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreCallError {
+    /// The core could not be reached or did not answer in time: cached state may be used.
+    #[error("cannot reach the core: {0}")]
+    Unreachable(String),
+    /// The core answered, but not with a verdict (refused token, server error, bad body).
+    #[error("the core answered {path} with {detail}")]
+    Refused { path: &'static str, detail: String },
+}
+
+impl CoreCallError {
+    /// Whether the core was unreachable (as opposed to answering with an error).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
+}
+
+/// A client for the outpost-facing API, authenticated with the outpost's token.
+#[derive(Clone)]
+pub struct CoreApi {
+    http: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl std::fmt::Debug for CoreApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreApi")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CoreApi {
+    /// A client for the core at `base_url` (no trailing slash).
+    pub fn new(http: reqwest::Client, base_url: &str, token: &str) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+        }
+    }
+
+    /// Asks the core whether `request`'s credentials are good for its provider.
+    pub async fn verify_credentials(
+        &self,
+        request: &VerifyCredentialsRequest,
+    ) -> Result<VerifyCredentialsResponse, CoreCallError> {
+        self.post(VERIFY_PATH, request).await
+    }
+
+    /// Changes a user's password after the core checked the old one.
+    pub async fn change_password(
+        &self,
+        request: &ChangePasswordRequest,
+    ) -> Result<ChangePasswordResponse, CoreCallError> {
+        self.post(CHANGE_PASSWORD_PATH, request).await
+    }
+
+    /// Records events in the core's event log.
+    pub async fn record_events(&self, request: &OutpostEventsRequest) -> Result<(), CoreCallError> {
+        let _: serde_json::Value = self.post(EVENTS_PATH, request).await?;
+        Ok(())
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        body: &B,
+    ) -> Result<T, CoreCallError> {
+        let unreachable =
+            |e: reqwest::Error| CoreCallError::Unreachable(crate::fetch::error_chain(&e));
+        let mut response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+            .timeout(CALL_TIMEOUT)
+            .json(body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(CoreCallError::Refused {
+                    path,
+                    detail: format!("an answer larger than {MAX_ANSWER_BYTES} bytes"),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if status.is_server_error() && status.as_u16() != 500 {
+            // 502/503/504 from a load balancer in front of a core that is down.
+            return Err(CoreCallError::Unreachable(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            let detail = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+            return Err(CoreCallError::Refused {
+                path,
+                detail: format!("HTTP {status}: {detail}"),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CoreCallError::Refused {
+            path,
+            detail: format!("a body that does not parse: {e}"),
+        })
+    }
+}
