@@ -222,7 +222,17 @@ pub async fn start_outpost(
         state_dir: state_dir.to_owned(),
         ..Default::default()
     };
-    settings.listen.metrics = "127.0.0.1:0".into();
+    for address in [
+        &mut settings.listen.metrics,
+        &mut settings.listen.http,
+        &mut settings.listen.https,
+        &mut settings.listen.ldap,
+        &mut settings.listen.ldaps,
+        &mut settings.listen.radius,
+        &mut settings.listen.radius_accounting,
+    ] {
+        *address = "127.0.0.1:0".into();
+    }
     redoubt_outpost::start(settings)
         .await
         .expect("outpost starts")
