@@ -215,6 +215,16 @@ pub async fn start_outpost(
     token: &str,
     state_dir: &std::path::Path,
 ) -> redoubt_outpost::RunningOutpost {
+    start_outpost_with(core_url, token, state_dir, |_| {}).await
+}
+
+/// [`start_outpost`], with `tweak` applied to the settings last.
+pub async fn start_outpost_with(
+    core_url: &str,
+    token: &str,
+    state_dir: &std::path::Path,
+    tweak: impl FnOnce(&mut redoubt_outpost::settings::OutpostSettings),
+) -> redoubt_outpost::RunningOutpost {
     init_logging();
     let mut settings = redoubt_outpost::settings::OutpostSettings {
         url: core_url.to_owned(),
@@ -233,6 +243,7 @@ pub async fn start_outpost(
     ] {
         *address = "127.0.0.1:0".into();
     }
+    tweak(&mut settings);
     redoubt_outpost::start(settings)
         .await
         .expect("outpost starts")
