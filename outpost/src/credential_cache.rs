@@ -18,6 +18,7 @@ use redoubt_outpost_proto::config::{ConfigSnapshot, DirectoryUser};
 use redoubt_outpost_proto::credentials::VerifiedUser;
 use sha2::Sha256;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -57,6 +58,9 @@ pub struct CredentialCache {
     fresh: Duration,
     offline: Duration,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Moves on with every applied change, so a verdict the core gave before a change cannot
+    /// be cached after the change evicted it.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -80,6 +84,7 @@ impl CredentialCache {
                 fresh: Duration::ZERO,
                 offline: Duration::ZERO,
                 entries: Mutex::default(),
+                generation: AtomicU64::new(0),
             };
         }
         Self {
@@ -87,12 +92,18 @@ impl CredentialCache {
             fresh,
             offline: offline.max(fresh),
             entries: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Whether anything is ever cached.
     pub fn enabled(&self) -> bool {
         !self.fresh.is_zero()
+    }
+
+    /// The current generation: read it before asking the core, pass it to [`Self::remember`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Number of entries held.
@@ -153,7 +164,8 @@ impl CredentialCache {
     }
 
     /// Remembers that the core accepted `password` for `directory_user` at `provider_id`.
-    /// Users who must give TOTP codes are not remembered.
+    /// Users who must give TOTP codes are not remembered, and nothing is remembered if a change
+    /// was applied since `seen_generation` (the verdict may predate it).
     pub fn remember(
         &self,
         provider_id: i64,
@@ -162,12 +174,16 @@ impl CredentialCache {
         user: Arc<VerifiedUser>,
         directory_user: &DirectoryUser,
         requires_mfa: bool,
+        seen_generation: u64,
     ) {
         if !self.enabled() || (requires_mfa && directory_user.has_totp) {
             return;
         }
         let digest = self.digest(provider_id, &username.to_lowercase(), password);
         let mut entries = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen_generation {
+            return;
+        }
         if entries.len() >= MAX_ENTRIES {
             let mut ages: Vec<Instant> = entries.values().map(|e| e.verified_at).collect();
             ages.sort_unstable();
@@ -195,6 +211,7 @@ impl CredentialCache {
     /// many entries were dropped.
     pub fn apply(&self, config: &ConfigSnapshot, summary: &ChangeSummary) -> usize {
         let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let before = entries.len();
         if summary.outpost || !summary.groups.is_empty() {
             // Group nesting or the outpost's providers changed: effective access may differ for
@@ -309,7 +326,7 @@ mod tests {
     fn remembers_only_the_same_password_case_insensitively_by_name() {
         let cache = CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600));
         let user = directory_user(1, vec![2]);
-        cache.remember(3, "Alice", "secret", verified(), &user, true);
+        cache.remember(3, "Alice", "secret", verified(), &user, true, 0);
         assert!(matches!(
             cache.lookup(3, "alice", "secret"),
             Lookup::Fresh(_)
@@ -324,9 +341,9 @@ mod tests {
         let cache = CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600));
         let mut user = directory_user(1, vec![]);
         user.has_totp = true;
-        cache.remember(3, "alice", "secret;123456", verified(), &user, true);
+        cache.remember(3, "alice", "secret;123456", verified(), &user, true, 0);
         assert!(cache.is_empty());
-        cache.remember(3, "alice", "secret", verified(), &user, false);
+        cache.remember(3, "alice", "secret", verified(), &user, false, 0);
         assert_eq!(cache.len(), 1);
     }
 
@@ -334,7 +351,17 @@ mod tests {
     fn epoch_status_and_group_changes_evict_other_changes_keep() {
         let cache = CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600));
         let user = directory_user(1, vec![2]);
-        let remember = || cache.remember(3, "alice", "pw", verified(), &user, true);
+        let remember = || {
+            cache.remember(
+                3,
+                "alice",
+                "pw",
+                verified(),
+                &user,
+                true,
+                cache.generation(),
+            )
+        };
 
         remember();
         let mut renamed_mail = user.clone();
@@ -371,6 +398,16 @@ mod tests {
     }
 
     #[test]
+    fn a_verdict_from_before_a_change_is_not_cached() {
+        let cache = CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600));
+        let user = directory_user(1, vec![]);
+        let seen = cache.generation();
+        cache.apply(&snapshot(user.clone()), &summary_for_user());
+        cache.remember(3, "alice", "old", verified(), &user, true, seen);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
     fn stale_entries_are_offline_only_then_gone() {
         let cache = CredentialCache::new(Duration::from_millis(1), Duration::from_secs(600));
         cache.remember(
@@ -380,6 +417,7 @@ mod tests {
             verified(),
             &directory_user(1, vec![]),
             true,
+            0,
         );
         std::thread::sleep(Duration::from_millis(5));
         assert!(matches!(cache.lookup(3, "alice", "pw"), Lookup::Offline(_)));
@@ -391,6 +429,7 @@ mod tests {
             verified(),
             &directory_user(1, vec![]),
             true,
+            0,
         );
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(gone.lookup(3, "alice", "pw"), Lookup::Miss);

@@ -10,6 +10,8 @@ pub mod backoff;
 pub mod core_api;
 pub mod credential_cache;
 pub mod fetch;
+#[cfg(feature = "ldap")]
+pub mod ldap;
 pub mod module;
 pub mod observe;
 pub mod runtime;

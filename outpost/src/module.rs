@@ -57,6 +57,13 @@ pub async fn start(
 ) -> anyhow::Result<Option<Arc<dyn ProtocolModule>>> {
     let _ = (&context, &config);
     match kind {
+        #[cfg(feature = "ldap")]
+        OutpostKind::Ldap => Ok(Some(crate::ldap::start(context, config).await?)),
         _ => Ok(None),
     }
+}
+
+/// Resolves when `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

@@ -1,0 +1,198 @@
+//! Simple binds and password changes: which user a bind name means, the credential cache, and
+//! the core's credential check behind it.
+//!
+//! Bind names: the full DN `cn=<user>,ou=users,<base>` (also `uid=<user>,ou=users,<base>`,
+//! and `cn=`/`uid=` directly under the base), or the bare username, which binds against the
+//! outpost's first LDAP provider.
+
+use super::Shared;
+use super::dn::{self, Dn};
+use super::session::{failure, success};
+use super::view::DirectoryView;
+use crate::credential_cache::Lookup;
+use ldap3_proto::proto::{LdapResult, LdapResultCode};
+use redoubt_outpost_proto::credentials::{
+    ChangePasswordRequest, ChangePasswordResponse, FailureReason, VerifiedUser,
+    VerifyCredentialsRequest, VerifyCredentialsResponse,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The one message for every failed bind: unknown user, wrong password, missing TOTP code,
+/// disabled user and refused application access look the same to the client.
+pub const INVALID: &str = "invalid credentials";
+
+/// A bind name resolved to a provider and a username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindName {
+    /// Index into the view's providers.
+    pub provider: u16,
+    pub username: String,
+}
+
+impl BindName {
+    /// Resolves `name` (a DN or a bare username); `None` when it names no user of any provider.
+    pub fn resolve(view: &DirectoryView, name: &str) -> Option<Self> {
+        let name = name.trim();
+        if name.is_empty() || view.providers.is_empty() {
+            return None;
+        }
+        if !name.contains('=') {
+            return Some(Self {
+                provider: 0,
+                username: name.to_owned(),
+            });
+        }
+        let parsed = Dn::parse(name).ok()?;
+        let (attr, value) = parsed.rdns.first()?.clone();
+        if attr != "cn" && attr != "uid" {
+            return None;
+        }
+        let parent = Dn {
+            rdns: parsed.rdns[1..].to_vec(),
+        }
+        .normalized();
+        let provider = view
+            .providers
+            .iter()
+            .position(|p| parent == p.users_norm || parent == p.base_norm)?;
+        Some(Self {
+            provider: provider as u16,
+            username: value,
+        })
+    }
+
+    /// The user's DN as this directory serves it.
+    pub fn canonical_dn(&self, view: &DirectoryView, username: &str) -> String {
+        let canonical = view
+            .user_by_name(username)
+            .map_or(username, |u| view.user(u).username.as_str());
+        format!(
+            "cn={},{}",
+            dn::escape_value(canonical),
+            view.provider(self.provider).users_dn()
+        )
+    }
+}
+
+/// Checks `password` for `name`: from the cache when fresh, else with the core; with the core
+/// unreachable, a cached bind still counts.
+pub async fn verify(
+    shared: &Shared,
+    view: &DirectoryView,
+    name: &BindName,
+    password: &str,
+    peer: IpAddr,
+) -> Result<Arc<VerifiedUser>, LdapResult> {
+    let provider = view.provider(name.provider);
+    let generation = shared.cache.generation();
+    let cached = shared.cache.lookup(provider.id, &name.username, password);
+    if let Lookup::Fresh(user) = cached {
+        shared.metrics.bind_cache.with_label_values(&["hit"]).inc();
+        return Ok(user);
+    }
+    let request = VerifyCredentialsRequest {
+        provider_id: provider.id,
+        username: name.username.clone(),
+        password: password.to_owned(),
+        totp_code: None,
+        source_address: Some(peer.to_string()),
+    };
+    match shared.core.verify_credentials(&request).await {
+        Ok(VerifyCredentialsResponse::Success { user }) => {
+            shared.metrics.bind_cache.with_label_values(&["miss"]).inc();
+            let user = Arc::new(user);
+            if let Some(index) = view.user_by_id(user.id) {
+                shared.cache.remember(
+                    provider.id,
+                    &name.username,
+                    password,
+                    user.clone(),
+                    view.user(index),
+                    provider.settings.mfa,
+                    generation,
+                );
+            }
+            Ok(user)
+        }
+        Ok(VerifyCredentialsResponse::Failure { reason }) => {
+            shared.metrics.bind_cache.with_label_values(&["miss"]).inc();
+            shared.cache.forget(provider.id, &name.username);
+            tracing::debug!(provider = %provider.name, ?reason, %peer, "LDAP bind refused");
+            Err(match reason {
+                FailureReason::RateLimited => failure(
+                    LdapResultCode::InvalidCredentials,
+                    "too many failed attempts; try again later",
+                ),
+                _ => failure(LdapResultCode::InvalidCredentials, INVALID),
+            })
+        }
+        Err(error) if error.is_unreachable() => match cached {
+            Lookup::Offline(user) => {
+                shared
+                    .metrics
+                    .bind_cache
+                    .with_label_values(&["offline"])
+                    .inc();
+                Ok(user)
+            }
+            _ => {
+                tracing::warn!(%error, "LDAP bind cannot be checked: the core is unreachable");
+                Err(failure(
+                    LdapResultCode::Unavailable,
+                    "passwords cannot be checked right now: the Redoubt core is unreachable",
+                ))
+            }
+        },
+        Err(error) => {
+            tracing::error!(%error, "the core refused a credential check");
+            Err(failure(
+                LdapResultCode::OperationsError,
+                "the Redoubt core refused the credential check; see the outpost's log",
+            ))
+        }
+    }
+}
+
+/// Changes the password of `name` through the core (RFC 3062 Password Modify).
+pub async fn change_password(
+    shared: &Shared,
+    view: &DirectoryView,
+    name: &BindName,
+    old_password: String,
+    new_password: String,
+    peer: IpAddr,
+) -> LdapResult {
+    let provider = view.provider(name.provider);
+    let request = ChangePasswordRequest {
+        provider_id: provider.id,
+        username: name.username.clone(),
+        old_password,
+        new_password,
+        source_address: Some(peer.to_string()),
+    };
+    match shared.core.change_password(&request).await {
+        Ok(ChangePasswordResponse::Changed) => {
+            shared.cache.forget(provider.id, &name.username);
+            tracing::info!(provider = %provider.name, user = %name.username, %peer, "password changed over LDAP");
+            success()
+        }
+        Ok(ChangePasswordResponse::Failure { .. }) => {
+            failure(LdapResultCode::InvalidCredentials, INVALID)
+        }
+        Ok(ChangePasswordResponse::Rejected { message }) => {
+            failure(LdapResultCode::ConstraintViolation, message)
+        }
+        Err(error) if error.is_unreachable() => failure(
+            LdapResultCode::Unavailable,
+            "passwords cannot be changed right now: the Redoubt core is unreachable",
+        ),
+        Err(error) => {
+            tracing::error!(%error, "the core refused a password change");
+            failure(
+                LdapResultCode::OperationsError,
+                "the Redoubt core refused the password change; see the outpost's log",
+            )
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Search planning and entry building: resolve the base, enumerate the scope (through the
+//! indexes when the filter allows), keep what the filter matches and the caller may see, then
+//! turn entry references into result entries with the requested attributes.
+
+use super::attributes::{self, OPERATIONAL_ATTRIBUTES};
+use super::dn;
+use super::filter::{self, Truth};
+use super::view::{DirectoryView, EntryRef};
+use ldap3_proto::proto::{
+    LdapFilter, LdapPartialAttribute, LdapResultCode, LdapSearchResultEntry, LdapSearchScope,
+};
+use std::borrow::Cow;
+use std::time::Instant;
+
+/// Who is searching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Anonymous,
+    /// A user bound through provider index `provider`.
+    User {
+        provider: u16,
+        user: u32,
+    },
+}
+
+/// A search refused or failed, with the code and message to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchFailure {
+    pub code: LdapResultCode,
+    pub matched: String,
+    pub message: String,
+}
+
+impl SearchFailure {
+    fn new(code: LdapResultCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            matched: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which attributes to return.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    all_user: bool,
+    all_operational: bool,
+    /// Explicitly named attributes, lower-cased, with the name as requested.
+    named: Vec<(String, String)>,
+}
+
+impl Selection {
+    /// From the request's attribute list (RFC 4511 4.5.1.8, RFC 3673).
+    pub fn parse(attrs: &[String]) -> Self {
+        let mut selection = Self::default();
+        let only_none = attrs.len() == 1 && attrs[0] == "1.1";
+        if attrs.is_empty() {
+            selection.all_user = true;
+        }
+        for attr in attrs {
+            match attr.as_str() {
+                "*" => selection.all_user = true,
+                "+" => selection.all_operational = true,
+                "1.1" => {}
+                // `@objectClass` (RFC 4529): treat as all user attributes.
+                a if a.starts_with('@') => selection.all_user = true,
+                a => selection.named.push((a.to_ascii_lowercase(), a.to_owned())),
+            }
+        }
+        if only_none {
+            selection = Self::default();
+        }
+        selection
+    }
+}
+
+/// Builds the result entry for `entry`.
+pub fn build_entry(
+    view: &DirectoryView,
+    entry: EntryRef,
+    selection: &Selection,
+    types_only: bool,
+) -> LdapSearchResultEntry {
+    let mut names: Vec<Cow<'static, str>> = Vec::new();
+    if selection.all_user {
+        names = attributes::user_attribute_names(view, entry);
+    }
+    if selection.all_operational {
+        names.extend(OPERATIONAL_ATTRIBUTES.iter().map(|n| Cow::Borrowed(*n)));
+    }
+    for (lower, requested) in &selection.named {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(lower)) {
+            names.push(match attributes::known_name(lower) {
+                Some(canonical) => Cow::Borrowed(canonical),
+                None => Cow::Owned(requested.clone()),
+            });
+        }
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let values = attributes::values(view, entry, &name.to_ascii_lowercase());
+        if values.is_empty() {
+            continue;
+        }
+        out.push(LdapPartialAttribute {
+            atype: name.into_owned(),
+            vals: if types_only {
+                Vec::new()
+            } else {
+                values
+                    .into_iter()
+                    .map(|v| v.into_owned().into_bytes())
+                    .collect()
+            },
+        });
+    }
+    LdapSearchResultEntry {
+        dn: view.dn(entry),
+        attributes: out,
+    }
+}
+
+/// Whether `reader` may see `entry`. Anonymous readers see only the root DSE and the schema.
+/// A user sees everything in its provider's tree when in the provider's search group (directly
+/// or through nesting), else the containers, itself and its groups.
+pub fn visible(view: &DirectoryView, reader: Reader, full: bool, entry: EntryRef) -> bool {
+    match (reader, entry) {
+        (_, EntryRef::RootDse | EntryRef::Subschema) => true,
+        (Reader::Anonymous, _) => false,
+        (Reader::User { provider, user }, entry) => {
+            if entry.provider() != Some(provider) {
+                return false;
+            }
+            if full {
+                return true;
+            }
+            match entry {
+                EntryRef::User(_, u) => u == user,
+                EntryRef::Group(_, g) => view.user_in_group_transitively(user, g),
+                _ => true,
+            }
+        }
+    }
+}
+
+/// Whether the reader may search the whole tree of its provider.
+pub fn full_access(view: &DirectoryView, reader: Reader) -> bool {
+    let Reader::User { provider, user } = reader else {
+        return false;
+    };
+    let Some(group_id) = view.provider(provider).settings.search_group_id else {
+        return false;
+    };
+    view.group_by_id(group_id)
+        .is_some_and(|g| view.user_in_group_transitively(user, g))
+}
+
+/// The request's parts a search needs.
+#[derive(Debug, Clone)]
+pub struct SearchQuery<'a> {
+    pub base: &'a str,
+    pub scope: LdapSearchScope,
+    pub filter: &'a LdapFilter,
+    /// Stop matching at this instant (the time limit).
+    pub deadline: Option<Instant>,
+}
+
+/// What a search matched.
+#[derive(Debug)]
+pub struct Matched {
+    pub entries: Vec<EntryRef>,
+    /// The time limit ran out: `entries` is partial.
+    pub timed_out: bool,
+}
+
+/// Runs the matching phase of a search.
+pub fn run(
+    view: &DirectoryView,
+    reader: Reader,
+    query: &SearchQuery<'_>,
+) -> Result<Matched, SearchFailure> {
+    filter::check_complexity(query.filter)
+        .map_err(|e| SearchFailure::new(LdapResultCode::ProtocolError, e.to_string()))?;
+    let Some(base_norm) = dn::normalize(query.base) else {
+        return Err(SearchFailure::new(
+            LdapResultCode::InvalidDNSyntax,
+            format!("`{}` is not a valid DN", query.base),
+        ));
+    };
+    let base = match view.resolve(&base_norm) {
+        Some(EntryRef::RootDse) if query.scope != LdapSearchScope::Base => {
+            // A subtree search from the root: the reader's own tree.
+            match reader {
+                Reader::User { provider, .. } => EntryRef::Base(provider),
+                Reader::Anonymous => return Err(bind_first()),
+            }
+        }
+        Some(entry) => entry,
+        None => return Err(no_such_object(view, &base_norm)),
+    };
+    let full = full_access(view, reader);
+    if !visible(view, reader, full, base) {
+        return Err(match reader {
+            Reader::Anonymous => bind_first(),
+            Reader::User { .. } if base.provider() != reader_provider(reader) => {
+                SearchFailure::new(
+                    LdapResultCode::InsufficentAccessRights,
+                    "this tree belongs to another provider: bind with a DN under it",
+                )
+            }
+            Reader::User { .. } => no_such_object(view, &base_norm),
+        });
+    }
+    let scope = scope_entries(view, base, query);
+    let mut entries = Vec::new();
+    let mut timed_out = false;
+    for (i, entry) in scope.into_iter().enumerate() {
+        if i % 1024 == 1023
+            && let Some(deadline) = query.deadline
+            && Instant::now() >= deadline
+        {
+            timed_out = true;
+            break;
+        }
+        if visible(view, reader, full, entry)
+            && filter::evaluate(view, entry, query.filter) == Truth::True
+        {
+            entries.push(entry);
+        }
+    }
+    Ok(Matched { entries, timed_out })
+}
+
+fn reader_provider(reader: Reader) -> Option<u16> {
+    match reader {
+        Reader::User { provider, .. } => Some(provider),
+        Reader::Anonymous => None,
+    }
+}
+
+fn bind_first() -> SearchFailure {
+    SearchFailure::new(
+        LdapResultCode::InsufficentAccessRights,
+        "anonymous clients may read only the root DSE and the schema: bind first",
+    )
+}
+
+fn no_such_object(view: &DirectoryView, dn_norm: &str) -> SearchFailure {
+    let mut failure = SearchFailure::new(LdapResultCode::NoSuchObject, "no such entry");
+    // The longest existing ancestor.
+    let mut rest = dn_norm;
+    while let Some((_, parent)) = rest.split_once(',') {
+        if let Some(entry) = view.resolve(parent) {
+            failure.matched = view.dn(entry);
+            break;
+        }
+        rest = parent;
+    }
+    failure
+}
+
+/// Entries in the scope of `base`, through the indexes when the filter allows.
+fn scope_entries(view: &DirectoryView, base: EntryRef, query: &SearchQuery<'_>) -> Vec<EntryRef> {
+    use LdapSearchScope::*;
+    let provider = base.provider();
+    if let (Some(p), OneLevel | Subtree | Children) = (provider, &query.scope)
+        && matches!(
+            base,
+            EntryRef::Base(_) | EntryRef::UsersOu(_) | EntryRef::GroupsOu(_)
+        )
+        && let Some(found) = filter::candidates(view, p, query.filter)
+    {
+        return found
+            .into_iter()
+            .filter(|e| in_scope(base, query.scope.clone(), *e))
+            .collect();
+    }
+    match query.scope {
+        Base => vec![base],
+        OneLevel => view.children_of(base),
+        Subtree | Children => {
+            let mut out = Vec::new();
+            if query.scope == Subtree {
+                out.push(base);
+            }
+            for child in view.children_of(base) {
+                out.push(child);
+                out.extend(view.children_of(child));
+            }
+            out
+        }
+    }
+}
+
+/// Whether `entry` (a user or group) is in `scope` of `base`.
+fn in_scope(base: EntryRef, scope: LdapSearchScope, entry: EntryRef) -> bool {
+    let parent = match entry {
+        EntryRef::User(p, _) => EntryRef::UsersOu(p),
+        EntryRef::Group(p, _) => EntryRef::GroupsOu(p),
+        _ => return false,
+    };
+    match scope {
+        LdapSearchScope::Base => base == entry,
+        LdapSearchScope::OneLevel => base == parent,
+        LdapSearchScope::Subtree | LdapSearchScope::Children => {
+            (scope == LdapSearchScope::Subtree && base == entry)
+                || base == parent
+                || matches!(base, EntryRef::Base(p) if Some(p) == entry.provider())
+        }
+    }
+}
