@@ -9,6 +9,7 @@ mod database_loss;
 mod directory;
 mod errors;
 mod examples;
+mod ldap;
 mod operations;
 mod outpost;
 mod outposts;

@@ -9,6 +9,8 @@ pub mod bench;
 pub mod channel;
 pub mod database;
 pub mod http;
+pub mod ldap;
+pub mod ldap_client;
 pub mod proxy;
 
 use redoubt_core::clock::ManualClock;

@@ -18,6 +18,9 @@ pub mod server;
 pub mod session;
 pub mod view;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use crate::apply::ChangeSummary;
 use crate::core_api::CoreApi;
 use crate::credential_cache::CredentialCache;

@@ -30,7 +30,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 /// Largest LDAP message accepted.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// Deepest BER nesting accepted.
-const MAX_BER_DEPTH: usize = 64;
+pub(crate) const MAX_BER_DEPTH: usize = 64;
 /// Most connections open at once.
 pub const MAX_CONNECTIONS: usize = 4096;
 /// A connection with no request for this long is closed.
