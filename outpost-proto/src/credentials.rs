@@ -12,10 +12,19 @@ pub struct VerifyCredentialsRequest {
     pub password: String,
     #[serde(default)]
     pub totp_code: Option<String>,
-    /// The end client's address as the outpost saw it (LDAP client, NAS, browser).
+    /// The end client's address as the outpost saw it (LDAP client, browser), or its
+    /// identity as the NAS reports it (RADIUS Calling-Station-Id). Failures count against it
+    /// for the brute-force limit.
     #[serde(default)]
     pub source_address: Option<String>,
+    /// More about where the request came from, recorded with the event (e.g. the RADIUS NAS's
+    /// address and identifier). At most [`MAX_DETAIL_BYTES`] serialized.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Largest `details` of a credential check, serialized.
+pub const MAX_DETAIL_BYTES: usize = 1024;
 
 /// The verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -95,6 +95,172 @@ pub struct RadiusProviderSettings {
     /// Refuse Access-Requests without a valid Message-Authenticator (BlastRADIUS, CVE-2024-3596).
     #[serde(default = "default_true")]
     pub require_message_authenticator: bool,
+    /// Attributes added to Access-Accept, by group (see [`RadiusReplyRule`]).
+    #[serde(default)]
+    pub reply_rules: Vec<RadiusReplyRule>,
+}
+
+/// Reply attributes for the members of one group (or for everyone when `group` is absent).
+///
+/// Every rule whose group the accepted user belongs to (directly or through nesting) applies,
+/// in order. Class, Filter-Id and vendor attributes add up; for the single-valued ones
+/// (Session-Timeout, Idle-Timeout, Framed-IP-Address, Framed-IP-Netmask, Framed-Pool and the
+/// VLAN) the first rule that sets a value wins, so put specific groups before general ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusReplyRule {
+    /// Group name; absent: every user.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Class (25), echoed by the NAS in accounting.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Filter-Id (11): the name of a filter list on the NAS.
+    #[serde(default)]
+    pub filter_id: Option<String>,
+    /// Session-Timeout (27), seconds.
+    #[serde(default)]
+    pub session_timeout: Option<u32>,
+    /// Idle-Timeout (28), seconds.
+    #[serde(default)]
+    pub idle_timeout: Option<u32>,
+    /// Framed-IP-Address (8): an IPv4 address.
+    #[serde(default)]
+    pub framed_ip_address: Option<String>,
+    /// Framed-IP-Address taken from this user attribute (per-user static addresses).
+    #[serde(default)]
+    pub framed_ip_address_attribute: Option<String>,
+    /// Framed-IP-Netmask (9): an IPv4 netmask.
+    #[serde(default)]
+    pub framed_ip_netmask: Option<String>,
+    /// Framed-Pool (88): the NAS's address pool name.
+    #[serde(default)]
+    pub framed_pool: Option<String>,
+    /// VLAN assignment (RFC 3580): Tunnel-Type VLAN, Tunnel-Medium-Type IEEE-802 and
+    /// Tunnel-Private-Group-ID set to this VLAN id or name.
+    #[serde(default)]
+    pub vlan: Option<String>,
+    /// Vendor-Specific (26) attributes.
+    #[serde(default)]
+    pub vendor_attributes: Vec<RadiusVendorAttribute>,
+}
+
+/// One Vendor-Specific attribute: vendor id (IANA enterprise number), vendor type, value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusVendorAttribute {
+    pub vendor_id: u32,
+    /// The vendor's attribute number (1..=255).
+    #[serde(rename = "type")]
+    pub vendor_type: u8,
+    /// How `value` is encoded on the wire.
+    #[serde(default)]
+    pub format: RadiusValueFormat,
+    pub value: String,
+}
+
+/// Encoding of a vendor attribute's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RadiusValueFormat {
+    /// UTF-8 text as is.
+    #[default]
+    String,
+    /// A 32-bit unsigned integer in network order.
+    Integer,
+    /// An IPv4 address (4 octets).
+    Ipv4,
+    /// Hex digits, for opaque octets.
+    Hex,
+}
+
+impl RadiusVendorAttribute {
+    /// The value's octets on the wire, or why it cannot be encoded.
+    pub fn encode_value(&self) -> Result<Vec<u8>, String> {
+        let value = self.value.trim();
+        match self.format {
+            RadiusValueFormat::String => Ok(self.value.as_bytes().to_vec()),
+            RadiusValueFormat::Integer => value
+                .parse::<u32>()
+                .map(|n| n.to_be_bytes().to_vec())
+                .map_err(|_| format!("`{value}` is not a 32-bit unsigned integer")),
+            RadiusValueFormat::Ipv4 => value
+                .parse::<std::net::Ipv4Addr>()
+                .map(|ip| ip.octets().to_vec())
+                .map_err(|_| format!("`{value}` is not an IPv4 address")),
+            RadiusValueFormat::Hex => {
+                let digits = value.strip_prefix("0x").unwrap_or(value);
+                if !digits.len().is_multiple_of(2) {
+                    return Err(format!("`{value}` has an odd number of hex digits"));
+                }
+                (0..digits.len())
+                    .step_by(2)
+                    .map(|i| {
+                        u8::from_str_radix(&digits[i..i + 2], 16)
+                            .map_err(|_| format!("`{value}` is not hex"))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Longest text one attribute carries (RFC 2865: 253 octets; a VSA loses 6 to its header).
+const MAX_TEXT: usize = 253;
+const MAX_VENDOR_VALUE: usize = 247;
+
+impl RadiusReplyRule {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let text = |field: &'static str, value: &Option<String>| -> Result<(), SettingsError> {
+            match value {
+                Some(v) if v.is_empty() || v.len() > MAX_TEXT => {
+                    Err(err(field, format!("must be 1 to {MAX_TEXT} bytes")))
+                }
+                _ => Ok(()),
+            }
+        };
+        text("reply_rules.class", &self.class)?;
+        text("reply_rules.filter_id", &self.filter_id)?;
+        text("reply_rules.framed_pool", &self.framed_pool)?;
+        text("reply_rules.vlan", &self.vlan)?;
+        text(
+            "reply_rules.framed_ip_address_attribute",
+            &self.framed_ip_address_attribute,
+        )?;
+        for (field, value) in [
+            ("reply_rules.framed_ip_address", &self.framed_ip_address),
+            ("reply_rules.framed_ip_netmask", &self.framed_ip_netmask),
+        ] {
+            if let Some(v) = value {
+                v.parse::<std::net::Ipv4Addr>()
+                    .map_err(|_| err(field, format!("`{v}` is not an IPv4 address")))?;
+            }
+        }
+        if self.framed_ip_address.is_some() && self.framed_ip_address_attribute.is_some() {
+            return Err(err(
+                "reply_rules.framed_ip_address",
+                "set framed_ip_address or framed_ip_address_attribute, not both",
+            ));
+        }
+        for vsa in &self.vendor_attributes {
+            if vsa.vendor_type == 0 {
+                return Err(err(
+                    "reply_rules.vendor_attributes",
+                    "type must be 1 to 255",
+                ));
+            }
+            let octets = vsa
+                .encode_value()
+                .map_err(|m| err("reply_rules.vendor_attributes", m))?;
+            if octets.is_empty() || octets.len() > MAX_VENDOR_VALUE {
+                return Err(err(
+                    "reply_rules.vendor_attributes",
+                    format!("a value must be 1 to {MAX_VENDOR_VALUE} bytes"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RadiusProviderSettings {
@@ -111,6 +277,9 @@ impl RadiusProviderSettings {
         }
         for network in &self.client_networks {
             validate_cidr(network).map_err(|m| err("client_networks", m))?;
+        }
+        for rule in &self.reply_rules {
+            rule.validate()?;
         }
         Ok(())
     }
@@ -285,10 +454,35 @@ mod tests {
             client_networks: vec!["10.0.0.0/8".into(), "::1".into()],
             mfa: true,
             require_message_authenticator: true,
+            reply_rules: vec![],
         };
         assert!(s.validate().is_ok());
         s.client_networks.push("10.0.0.0/33".into());
         assert_eq!(s.validate().expect_err("bad").field, "client_networks");
+    }
+
+    #[test]
+    fn radius_reply_rules() {
+        let parsed: RadiusProviderSettings = serde_json::from_str(
+            r#"{"shared_secret":"0123456789","client_networks":["10.0.0.0/8"],
+                "reply_rules":[{"group":"staff","vlan":"42","session_timeout":3600,
+                  "vendor_attributes":[{"vendor_id":14988,"type":1,"value":"full"},
+                                       {"vendor_id":9,"type":2,"format":"integer","value":"7"}]}]}"#,
+        )
+        .expect("parse");
+        assert!(parsed.validate().is_ok());
+        let vsa = &parsed.reply_rules[0].vendor_attributes[1];
+        assert_eq!(vsa.encode_value(), Ok(vec![0, 0, 0, 7]));
+        let mut bad = parsed.clone();
+        bad.reply_rules[0].framed_ip_address = Some("10.0.0.300".into());
+        assert_eq!(
+            bad.validate().expect_err("bad ip").field,
+            "reply_rules.framed_ip_address"
+        );
+        let mut bad = parsed;
+        bad.reply_rules[0].vendor_attributes[0].format = RadiusValueFormat::Hex;
+        bad.reply_rules[0].vendor_attributes[0].value = "abc".into();
+        assert!(bad.validate().is_err());
     }
 
     #[test]

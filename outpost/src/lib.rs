@@ -9,11 +9,16 @@ pub mod apply;
 pub mod backoff;
 pub mod core_api;
 pub mod credential_cache;
+pub mod credential_check;
 pub mod fetch;
+#[cfg(test)]
+mod fuzzing;
 #[cfg(feature = "ldap")]
 pub mod ldap;
 pub mod module;
 pub mod observe;
+#[cfg(feature = "radius")]
+pub mod radius;
 pub mod runtime;
 pub mod settings;
 pub mod state;

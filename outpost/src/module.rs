@@ -59,6 +59,8 @@ pub async fn start(
     match kind {
         #[cfg(feature = "ldap")]
         OutpostKind::Ldap => Ok(Some(crate::ldap::start(context, config).await?)),
+        #[cfg(feature = "radius")]
+        OutpostKind::Radius => Ok(Some(crate::radius::start(context, config).await?)),
         _ => Ok(None),
     }
 }

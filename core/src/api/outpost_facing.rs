@@ -97,7 +97,7 @@ async fn verify_credentials(
         require_mfa: provider_requires_mfa(provider.kind, &provider.settings),
         actor: &actor,
         application: Some(&application),
-        context: serde_json::json!({ "provider": provider.id }),
+        context: check_context(provider.id, &body.details),
     };
     let started = std::time::Instant::now();
     let result = state.checker.check(&request).await;
@@ -121,6 +121,22 @@ async fn verify_credentials(
         Err(CheckError::Store(error)) => return Err(error.into()),
     };
     Ok(Json(response))
+}
+
+/// What the credential-check event records besides the verdict: the provider and, when small
+/// enough, the details the outpost gave (RADIUS NAS address and identifier, ...).
+fn check_context(
+    provider_id: i64,
+    details: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut context = serde_json::json!({ "provider": provider_id });
+    if !details.is_empty()
+        && serde_json::to_string(details).map_or(0, |s| s.len())
+            <= redoubt_outpost_proto::credentials::MAX_DETAIL_BYTES
+    {
+        context["client"] = serde_json::Value::Object(details.clone());
+    }
+    context
 }
 
 /// The reason code the outpost-facing API reports for a failed check.

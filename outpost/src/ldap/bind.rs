@@ -9,11 +9,11 @@ use super::Shared;
 use super::dn::{self, Dn};
 use super::session::{failure, success};
 use super::view::DirectoryView;
-use crate::credential_cache::Lookup;
+use crate::credential_check::{self, CacheUse, Verdict};
 use ldap3_proto::proto::{LdapResult, LdapResultCode};
 use redoubt_outpost_proto::credentials::{
     ChangePasswordRequest, ChangePasswordResponse, FailureReason, VerifiedUser,
-    VerifyCredentialsRequest, VerifyCredentialsResponse,
+    VerifyCredentialsRequest,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -85,39 +85,38 @@ pub async fn verify(
     peer: IpAddr,
 ) -> Result<Arc<VerifiedUser>, LdapResult> {
     let provider = view.provider(name.provider);
-    let generation = shared.cache.generation();
-    let cached = shared.cache.lookup(provider.id, &name.username, password);
-    if let Lookup::Fresh(user) = cached {
-        shared.metrics.bind_cache.with_label_values(&["hit"]).inc();
-        return Ok(user);
-    }
     let request = VerifyCredentialsRequest {
         provider_id: provider.id,
         username: name.username.clone(),
         password: password.to_owned(),
         totp_code: None,
         source_address: Some(peer.to_string()),
+        details: serde_json::Map::new(),
     };
-    match shared.core.verify_credentials(&request).await {
-        Ok(VerifyCredentialsResponse::Success { user }) => {
-            shared.metrics.bind_cache.with_label_values(&["miss"]).inc();
-            let user = Arc::new(user);
-            if let Some(index) = view.user_by_id(user.id) {
-                shared.cache.remember(
-                    provider.id,
-                    &name.username,
-                    password,
-                    user.clone(),
-                    view.user(index),
-                    provider.settings.mfa,
-                    generation,
-                );
-            }
-            Ok(user)
-        }
-        Ok(VerifyCredentialsResponse::Failure { reason }) => {
-            shared.metrics.bind_cache.with_label_values(&["miss"]).inc();
-            shared.cache.forget(provider.id, &name.username);
+    let find_user = |id| view.user_by_id(id).map(|index| view.user(index));
+    let verdict = credential_check::check(
+        &shared.cache,
+        &shared.core,
+        &request,
+        provider.settings.mfa,
+        find_user,
+    )
+    .await;
+    let cache_use = match &verdict {
+        Verdict::Accepted(_, cache_use) => Some(*cache_use),
+        Verdict::Refused(_) => Some(CacheUse::Miss),
+        _ => None,
+    };
+    if let Some(cache_use) = cache_use {
+        shared
+            .metrics
+            .bind_cache
+            .with_label_values(&[cache_use.label()])
+            .inc();
+    }
+    match verdict {
+        Verdict::Accepted(user, _) => Ok(user),
+        Verdict::Refused(reason) => {
             tracing::debug!(provider = %provider.name, ?reason, %peer, "LDAP bind refused");
             Err(match reason {
                 FailureReason::RateLimited => failure(
@@ -127,24 +126,14 @@ pub async fn verify(
                 _ => failure(LdapResultCode::InvalidCredentials, INVALID),
             })
         }
-        Err(error) if error.is_unreachable() => match cached {
-            Lookup::Offline(user) => {
-                shared
-                    .metrics
-                    .bind_cache
-                    .with_label_values(&["offline"])
-                    .inc();
-                Ok(user)
-            }
-            _ => {
-                tracing::warn!(%error, "LDAP bind cannot be checked: the core is unreachable");
-                Err(failure(
-                    LdapResultCode::Unavailable,
-                    "passwords cannot be checked right now: the Redoubt core is unreachable",
-                ))
-            }
-        },
-        Err(error) => {
+        Verdict::Unavailable(error) => {
+            tracing::warn!(%error, "LDAP bind cannot be checked: the core is unreachable");
+            Err(failure(
+                LdapResultCode::Unavailable,
+                "passwords cannot be checked right now: the Redoubt core is unreachable",
+            ))
+        }
+        Verdict::CoreError(error) => {
             tracing::error!(%error, "the core refused a credential check");
             Err(failure(
                 LdapResultCode::OperationsError,

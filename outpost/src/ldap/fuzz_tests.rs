@@ -12,6 +12,7 @@ use super::session::{Session, Step};
 use super::view::DirectoryView;
 use crate::core_api::CoreApi;
 use crate::credential_cache::CredentialCache;
+use crate::fuzzing::{Rng, mutate};
 use ldap3_proto::LdapCodec;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::*;
@@ -21,21 +22,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
-
-/// xorshift64*: small, fast and reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const BASE: &str = "dc=example,dc=com";
 
@@ -233,37 +219,8 @@ fn encode(msg: LdapMsg) -> Vec<u8> {
     buf.to_vec()
 }
 
-fn mutate(rng: &mut Rng, seed: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
-    let mut bytes = seed.to_vec();
-    for _ in 0..=rng.below(4) {
-        if bytes.is_empty() {
-            bytes.push(0x30);
-        }
-        let at = rng.below(bytes.len());
-        match rng.below(7) {
-            0 => bytes[at] ^= 1 << rng.below(8),
-            1 => bytes[at] = rng.next() as u8,
-            2 => bytes.truncate(at),
-            3 => {
-                let other = &corpus[rng.below(corpus.len())];
-                let from = rng.below(other.len());
-                let to = (from + rng.below(32)).min(other.len());
-                bytes.splice(at..at, other[from..to].iter().copied());
-            }
-            4 => {
-                let run: Vec<u8> = (0..rng.below(16)).map(|_| rng.next() as u8).collect();
-                bytes.splice(at..at, run);
-            }
-            // Lengths: long-form prefixes and boundary values.
-            5 => bytes[at] = [0x00, 0x7f, 0x80, 0x81, 0x84, 0xff][rng.below(6)],
-            _ => {
-                let end = (at + rng.below(8)).min(bytes.len());
-                bytes.drain(at..end);
-            }
-        }
-    }
-    bytes
-}
+/// Length octets worth trying: BER long-form prefixes and boundary values.
+const BER_LENGTHS: &[u8] = &[0x00, 0x7f, 0x80, 0x81, 0x84, 0xff];
 
 /// Feeds `bytes` to `session`; returns how many messages decoded and got a step.
 async fn drive(session: &mut Session, bytes: &[u8]) -> usize {
@@ -303,12 +260,13 @@ async fn mutated_requests_never_panic() {
             session = Session::new(shared.clone(), "192.0.2.1".parse().expect("ip"), false);
         }
         let seed = &corpus[rng.below(corpus.len())];
-        let bytes = mutate(&mut rng, seed, &corpus);
+        let bytes = mutate(&mut rng, seed, &corpus, BER_LENGTHS);
         handled += drive(&mut session, &bytes).await;
     }
     // Pure noise, including long-form lengths claiming huge sizes.
     for _ in 0..2_000 {
-        let bytes: Vec<u8> = (0..rng.below(256)).map(|_| rng.next() as u8).collect();
+        let len = rng.below(256);
+        let bytes = rng.bytes(len);
         drive(&mut session, &bytes).await;
     }
     // The mutations must reach the session, not only the decoder's error paths.
