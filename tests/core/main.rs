@@ -13,4 +13,5 @@ mod ldap;
 mod operations;
 mod outpost;
 mod outposts;
+mod radius;
 mod tokens;

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ldap;
 pub mod ldap_client;
 pub mod proxy;
+pub mod radius;
 
 use redoubt_core::clock::ManualClock;
 use redoubt_core::config::CoreSettings;
