@@ -45,3 +45,32 @@ fn core_env_sets_only_known_variables() {
     let loaded = load::<CoreSettings>(None, commented, Vec::new(), &[]).expect("loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
+
+#[tokio::test]
+async fn provider_settings_examples_are_accepted_by_the_core() {
+    let core = redoubt_tests::TestCore::start().await;
+    let group = core
+        .api
+        .post("/api/v1/groups", serde_json::json!({"name": "ldap-search"}))
+        .await
+        .expect(201);
+    for (kind, file) in [
+        ("ldap", "providers/ldap-settings.json"),
+        ("radius", "providers/radius-settings.json"),
+    ] {
+        let text = std::fs::read_to_string(examples().join(file)).expect("read example");
+        let mut settings: serde_json::Value = serde_json::from_str(&text).expect(file);
+        if kind == "ldap" {
+            settings["search_group_id"] = group["id"].clone();
+        }
+        let created = core
+            .api
+            .post(
+                "/api/v1/providers",
+                serde_json::json!({"name": kind, "kind": kind, "settings": settings}),
+            )
+            .await
+            .expect(201);
+        assert_eq!(created["kind"], kind, "{file}");
+    }
+}

@@ -67,7 +67,7 @@ async fn list_providers(
 
 /// Create a provider. Settings by kind: ldap `{base_dn, search_group_id?, uid_start_number?,
 /// gid_start_number?, mfa?, require_tls_for_bind?}`; radius `{shared_secret, client_networks,
-/// mfa?, require_message_authenticator?}`; proxy `{mode, external_host, internal_host?, ...}`;
+/// mfa?, require_message_authenticator?, reply_rules?}`; proxy `{mode, external_host, internal_host?, ...}`;
 /// rac `{connection_expiry_seconds?, endpoints?}`.
 #[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = CreateProvider,
     responses((status = 201, body = ProviderDto), (status = 400, body = super::error::Problem)))]
