@@ -4,9 +4,9 @@
 use redoubt_core::auth::totp;
 use redoubt_core::clock::Clock;
 use redoubt_tests::radius::{
-    CHALLENGE_MESSAGE, RadReply, RadiusClient, RadiusSetup, SECRET, access_request, attr,
-    check_reply, code, metric, poll, radclient, radclient_auth, radius_utils_available, radtest,
-    setup, status_server,
+    CHALLENGE_MESSAGE, RadReply, RadiusClient, RadiusSetup, SECRET, access_request,
+    accounting_request, attr, check_reply, code, metric, poll, radclient, radclient_auth,
+    radius_utils_available, radtest, setup, status_server,
 };
 use redoubt_tests::{TestCore, promtool_check};
 use serde_json::{Value, json};
@@ -105,7 +105,7 @@ async fn accepts_and_rejects_with_radtest_and_radclient() {
         (1u8, "carol", "carol-password", code::ACCESS_ACCEPT),
         (2, "carol", "wrong-password", code::ACCESS_REJECT),
     ] {
-        let (bytes, authenticator) = access_request(
+        let (bytes, _) = access_request(
             id,
             SECRET,
             user,
@@ -121,7 +121,7 @@ async fn accepts_and_rejects_with_radtest_and_radclient() {
             .await
             .expect("io")
             .unwrap_or_else(|| panic!("{user}/{password}: no reply"));
-        let (packet, has_ma) = check_reply(&reply, &authenticator, SECRET)
+        let (packet, has_ma) = check_reply(&bytes, &reply, SECRET)
             .unwrap_or_else(|e| panic!("{user}/{password}: {e}"));
         assert_eq!(packet.code, expected, "{packet:?}");
         assert!(has_ma, "a Message-Authenticator in every reply: {packet:?}");
@@ -258,13 +258,13 @@ async fn requests_without_message_authenticator_are_answered_when_not_required()
     .await;
     assert!(plain.is("Access-Accept"), "{plain:?}");
     let client = RadiusClient::bind().await.expect("bind");
-    let (bytes, authenticator) = access_request(3, SECRET, "bob", "bob-password", &[], false);
+    let (bytes, _) = access_request(3, SECRET, "bob", "bob-password", &[], false);
     let reply = client
         .exchange(s.auth, &bytes, ANSWER)
         .await
         .expect("io")
         .expect("an answer without a Message-Authenticator in the request");
-    let (packet, has_ma) = check_reply(&reply, &authenticator, SECRET).expect("authentic");
+    let (packet, has_ma) = check_reply(&bytes, &reply, SECRET).expect("authentic");
     assert_eq!(packet.code, code::ACCESS_ACCEPT);
     assert!(has_ma, "the reply still carries one");
     // A wrong secret hides the password differently: never an Accept.
@@ -515,13 +515,13 @@ async fn retransmissions_are_answered_from_the_reply_cache() {
     let core = TestCore::start().await;
     let s = setup(&core, json!({})).await;
     let client = RadiusClient::bind().await.expect("bind");
-    let (bytes, authenticator) = access_request(42, SECRET, "bob", "bob-password", &[], true);
+    let (bytes, _) = access_request(42, SECRET, "bob", "bob-password", &[], true);
     let first = client
         .exchange(s.auth, &bytes, ANSWER)
         .await
         .expect("io")
         .expect("a reply");
-    let (packet, _) = check_reply(&first, &authenticator, SECRET).expect("authentic");
+    let (packet, _) = check_reply(&bytes, &first, SECRET).expect("authentic");
     assert_eq!(packet.code, code::ACCESS_ACCEPT);
     let checks = |core: &TestCore| {
         let api = core.api.clone();
@@ -552,14 +552,14 @@ async fn retransmissions_are_answered_from_the_reply_cache() {
 
     // The same identifier with a new authenticator is a new request, answered anew (from the
     // credential cache).
-    let (fresh, fresh_authenticator) = access_request(42, SECRET, "bob", "bob-password", &[], true);
+    let (fresh, _) = access_request(42, SECRET, "bob", "bob-password", &[], true);
     let third = client
         .exchange(s.auth, &fresh, ANSWER)
         .await
         .expect("io")
         .expect("a reply");
     assert_ne!(third, first);
-    let (packet, _) = check_reply(&third, &fresh_authenticator, SECRET).expect("authentic");
+    let (packet, _) = check_reply(&fresh, &third, SECRET).expect("authentic");
     assert_eq!(packet.code, code::ACCESS_ACCEPT);
     // The same bytes from another port are another client's request, not a duplicate.
     let other = RadiusClient::bind().await.expect("bind");
@@ -568,7 +568,7 @@ async fn retransmissions_are_answered_from_the_reply_cache() {
         .await
         .expect("io")
         .expect("a reply");
-    check_reply(&from_elsewhere, &authenticator, SECRET).expect("authentic");
+    check_reply(&bytes, &from_elsewhere, SECRET).expect("authentic");
     let metrics = s.metrics().await;
     assert_eq!(
         metric(&metrics, "redoubt_radius_duplicates_total"),
@@ -616,13 +616,13 @@ async fn status_server_on_both_ports() {
         (s.auth, code::ACCESS_ACCEPT),
         (s.accounting, code::ACCOUNTING_RESPONSE),
     ] {
-        let (bytes, authenticator) = status_server(client_id(server), SECRET);
+        let (bytes, _) = status_server(client_id(server), SECRET);
         let reply = client
             .exchange(server, &bytes, ANSWER)
             .await
             .expect("io")
             .expect("Status-Server is answered");
-        let (packet, _) = check_reply(&reply, &authenticator, SECRET).expect("authentic");
+        let (packet, _) = check_reply(&bytes, &reply, SECRET).expect("authentic");
         assert_eq!(packet.code, expected);
     }
     // Without its Message-Authenticator, Status-Server is dropped (RFC 5997).
@@ -653,6 +653,7 @@ async fn accounting_is_recorded_in_the_core() {
     }
     let core = TestCore::start().await;
     let s = setup(&core, json!({})).await;
+    let mut replies = Vec::new();
     let common = "User-Name = \"alice\", Acct-Session-Id = \"sess-0001\", \
                   NAS-IP-Address = 10.20.30.40, NAS-Identifier = \"switch-1\", \
                   Calling-Station-Id = \"00-11-22-33-44-55\", \
@@ -672,8 +673,25 @@ async fn accounting_is_recorded_in_the_core() {
             2,
         )
         .await;
-        assert!(reply.is("Accounting-Response"), "{extra}: {reply:?}");
+        replies.push((extra, reply));
     }
+    // Accounting-On from our own client (no user), without a Message-Authenticator.
+    let client = RadiusClient::bind().await.expect("bind");
+    let (on, _) = accounting_request(
+        77,
+        SECRET,
+        &[
+            (attr::ACCT_STATUS_TYPE, 7u32.to_be_bytes().to_vec()),
+            (attr::ACCT_SESSION_ID, b"boot-1".to_vec()),
+            (attr::NAS_IDENTIFIER, b"switch-2".to_vec()),
+        ],
+    );
+    let on_reply = client
+        .exchange(s.accounting, &on, ANSWER)
+        .await
+        .expect("io")
+        .expect("Accounting-On is answered");
+    let on_checked = check_reply(&on, &on_reply, SECRET);
     // A wrong secret: no response, nothing recorded.
     let forged = radclient(
         s.accounting,
@@ -694,14 +712,14 @@ async fn accounting_is_recorded_in_the_core() {
                 .await
                 .expect(200);
             let items = body["items"].as_array().cloned().unwrap_or_default();
-            (items.len() >= 3).then_some(items)
+            (items.len() >= 4).then_some(items)
         }
     })
     .await
-    .expect("three accounting events within 10 s");
+    .expect("four accounting events within 10 s");
     assert_eq!(
         events.len(),
-        3,
+        4,
         "nothing recorded for the forged one: {events:#?}"
     );
     let by_status = |status: &str| -> Value {
@@ -737,13 +755,26 @@ async fn accounting_is_recorded_in_the_core() {
     assert_eq!(detail["input_packets"], json!(10));
     assert_eq!(detail["output_packets"], json!(20));
     assert_eq!(detail["terminate_cause"], json!(1));
+    let on = by_status("accounting_on");
+    assert_eq!(on["detail"]["nas_identifier"], "switch-2");
+    assert_eq!(on["detail"]["session_id"], "boot-1");
+
+    // The responses authenticate the way NAS software (FreeRADIUS's library here) checks them.
+    let (packet, _) = on_checked.unwrap_or_else(|e| panic!("Accounting-Response: {e}"));
+    assert_eq!(packet.code, code::ACCOUNTING_RESPONSE);
+    for (extra, reply) in &replies {
+        assert!(
+            reply.is("Accounting-Response"),
+            "radclient accepts the response to {extra}: {reply:?}"
+        );
+    }
 
     let metrics = s.metrics().await;
     assert!(
         metric(
             &metrics,
             "redoubt_radius_requests_total{code=\"accounting_request\",result=\"ok\"}"
-        ) >= 3.0,
+        ) >= 4.0,
         "{metrics}"
     );
     promtool_check(&metrics);

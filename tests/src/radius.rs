@@ -559,14 +559,17 @@ pub fn accounting_request(
     (bytes, authenticator)
 }
 
-/// Checks a reply to a request with `request_authenticator`: the Response Authenticator
-/// (RFC 2865 section 3) and, when present, the Message-Authenticator (RFC 3579 section 3.2).
-/// Returns the decoded reply and whether it carried a Message-Authenticator.
-pub fn check_reply(
-    reply: &[u8],
-    request_authenticator: &[u8; 16],
-    secret: &str,
-) -> Result<(Packet, bool), String> {
+/// Checks `reply` to `request`: the Response Authenticator (RFC 2865 section 3, RFC 2866
+/// section 3) and, when present, the Message-Authenticator (RFC 3579 section 3.2), computed as
+/// FreeRADIUS does: over the reply with the request's authenticator in the header, except for
+/// an Accounting-Response to an Accounting-Request, where that field is zeroed (as in the
+/// request). Returns the decoded reply and whether it carried a Message-Authenticator.
+pub fn check_reply(request: &[u8], reply: &[u8], secret: &str) -> Result<(Packet, bool), String> {
+    let request_authenticator: [u8; 16] = request
+        .get(4..20)
+        .and_then(|a| a.try_into().ok())
+        .ok_or("short request")?;
+    let request_authenticator = &request_authenticator;
     let packet = Packet::decode(reply).ok_or("malformed reply")?;
     let len = usize::from(u16::from_be_bytes([reply[2], reply[3]]));
     let reply = &reply[..len];
@@ -579,8 +582,15 @@ pub fn check_reply(
     if expected != packet.authenticator {
         return Err("wrong Response Authenticator".into());
     }
+    if packet.identifier != request[1] {
+        return Err("reply to another identifier".into());
+    }
     let mut copy = reply.to_vec();
-    copy[4..20].copy_from_slice(request_authenticator);
+    if packet.code == code::ACCOUNTING_RESPONSE && request[0] != code::STATUS_SERVER {
+        copy[4..20].fill(0);
+    } else {
+        copy[4..20].copy_from_slice(request_authenticator);
+    }
     let mut at = 20;
     let mut found = None;
     while at < len {
@@ -669,12 +679,11 @@ impl RadiusClient {
         timeout: Duration,
     ) -> anyhow::Result<Option<Packet>> {
         let id = self.next_id();
-        let (bytes, authenticator) = access_request(id, secret, user, password, &[], true);
+        let (bytes, _) = access_request(id, secret, user, password, &[], true);
         let Some(reply) = self.exchange(server, &bytes, timeout).await? else {
             return Ok(None);
         };
-        let (packet, _) =
-            check_reply(&reply, &authenticator, secret).map_err(|e| anyhow::anyhow!(e))?;
+        let (packet, _) = check_reply(&bytes, &reply, secret).map_err(|e| anyhow::anyhow!(e))?;
         Ok(Some(packet))
     }
 }
@@ -694,8 +703,8 @@ mod tests {
 
     #[test]
     fn packets_round_trip_and_replies_authenticate() {
-        let (bytes, auth) = access_request(9, "s3cret-s3cret", "alice", "pw", &[], true);
-        let packet = Packet::decode(&bytes).expect("decode");
+        let (request, auth) = access_request(9, "s3cret-s3cret", "alice", "pw", &[], true);
+        let packet = Packet::decode(&request).expect("decode");
         assert_eq!(packet.identifier, 9);
         assert_eq!(packet.get(attr::USER_NAME), Some(&b"alice"[..]));
         assert_eq!(packet.all(attr::MESSAGE_AUTHENTICATOR).len(), 1);
@@ -708,10 +717,10 @@ mod tests {
         reply[at..].copy_from_slice(&mac);
         let response = md5(&[&reply, b"s3cret-s3cret"]);
         reply[4..20].copy_from_slice(&response);
-        let (checked, has_ma) = check_reply(&reply, &auth, "s3cret-s3cret").expect("valid");
+        let (checked, has_ma) = check_reply(&request, &reply, "s3cret-s3cret").expect("valid");
         assert!(has_ma);
         assert_eq!(checked.code, code::ACCESS_ACCEPT);
-        assert!(check_reply(&reply, &auth, "other-secret").is_err());
+        assert!(check_reply(&request, &reply, "other-secret").is_err());
     }
 
     #[test]
