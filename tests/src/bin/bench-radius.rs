@@ -128,6 +128,7 @@ fn start_outpost(
 ) -> anyhow::Result<(Child, String)> {
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let child = Command::new(binary)
+        .arg("run")
         .env("REDOUBT_URL", core_url)
         .env("REDOUBT_TOKEN", token)
         .env("REDOUBT_STATE_DIR", state)
@@ -597,6 +598,7 @@ async fn main() -> anyhow::Result<()> {
         format!("{rss_freeradius:.1} MB"),
         format!("{rss_outpost:.1} MB")
     );
+    println!("(ratio = redoubt / FreeRADIUS: higher is better for requests/s, lower for latency)");
     println!(
         "\nrounds, requests/s: FreeRADIUS {}; redoubt {}",
         rounds(&fr_rounds),
