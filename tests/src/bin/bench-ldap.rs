@@ -181,6 +181,7 @@ fn start_outpost(
 ) -> anyhow::Result<(Child, String)> {
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let child = Command::new(binary)
+        .arg("run")
         .env("REDOUBT_URL", core_url)
         .env("REDOUBT_TOKEN", token)
         .env("REDOUBT_STATE_DIR", state)
