@@ -354,6 +354,31 @@ async fn mfa_in_one_request_and_by_challenge() {
         "codes are single-use: {replayed:?}"
     );
 
+    // A challenge is signed like every reply, and carries the prompt and a State.
+    let client = RadiusClient::bind().await.expect("bind");
+    let (bytes, _) = access_request(
+        9,
+        SECRET,
+        "carol",
+        "carol-password",
+        &[(attr::PROXY_STATE, b"p".to_vec())],
+        true,
+    );
+    let reply = client
+        .exchange(s.auth, &bytes, ANSWER)
+        .await
+        .expect("io")
+        .expect("a challenge");
+    let (packet, has_ma) = check_reply(&bytes, &reply, SECRET).expect("authentic");
+    assert_eq!(packet.code, code::ACCESS_CHALLENGE, "{packet:?}");
+    assert!(has_ma, "a Message-Authenticator on the challenge");
+    assert_eq!(
+        packet.get(attr::REPLY_MESSAGE),
+        Some(CHALLENGE_MESSAGE.as_bytes())
+    );
+    assert!(packet.get(attr::STATE).is_some_and(|v| !v.is_empty()));
+    assert_eq!(packet.all(attr::PROXY_STATE), vec![&b"p"[..]]);
+
     // The password alone: a challenge, then the code with the State echoed.
     let challenge = accept(&s, "carol", "carol-password").await;
     assert!(challenge.is("Access-Challenge"), "{challenge:?}");
@@ -628,6 +653,29 @@ async fn status_server_on_both_ports() {
     // Without its Message-Authenticator, Status-Server is dropped (RFC 5997).
     let bare = radclient(s.auth, "status", SECRET, "NAS-Identifier = \"probe\"", 1).await;
     assert_eq!(bare.code, None, "{bare:?}");
+    // Codes that do not belong on a port are dropped.
+    let (bytes, _) = access_request(10, SECRET, "alice", "alice-password", &[], true);
+    assert_eq!(
+        client
+            .exchange(s.accounting, &bytes, SILENCE)
+            .await
+            .expect("io"),
+        None,
+        "no Access-Request on the accounting port"
+    );
+    let (bytes, _) = accounting_request(
+        11,
+        SECRET,
+        &[
+            (attr::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec()),
+            (attr::USER_NAME, b"alice".to_vec()),
+        ],
+    );
+    assert_eq!(
+        client.exchange(s.auth, &bytes, SILENCE).await.expect("io"),
+        None,
+        "no accounting on the authentication port"
+    );
     let metrics = s.metrics().await;
     assert!(
         metric(
@@ -637,6 +685,13 @@ async fn status_server_on_both_ports() {
             &metrics,
             "redoubt_radius_requests_total{code=\"status_server\",result=\"ok\"}"
         ) >= 4.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            "redoubt_radius_dropped_total{reason=\"unsupported_code\"}"
+        ) >= 2.0,
         "{metrics}"
     );
     s.outpost.stop().await;
