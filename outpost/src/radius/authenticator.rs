@@ -4,7 +4,7 @@
 //! what is verified is exactly what arrived.
 
 use super::attributes::AttributeType;
-use super::packet::{HEADER_LEN, Packet, PacketError, attribute_at};
+use super::packet::{Code, HEADER_LEN, Packet, PacketError, attribute_at};
 use hmac_md5::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
@@ -139,11 +139,20 @@ pub fn hide_user_password(password: &[u8], secret: &[u8], authenticator: &[u8; 1
     hidden
 }
 
-/// Encodes `reply` to the request with `request_authenticator`: a Message-Authenticator first
-/// (the BlastRADIUS mitigation: it cannot be pushed out by attacker-chosen prefixes), then the
-/// other attributes, then the Response Authenticator over the whole.
+/// Whether a reply's Message-Authenticator is computed over a zeroed authenticator field:
+/// for an Accounting-Response to an Accounting-Request (as FreeRADIUS computes and checks it),
+/// otherwise over the request's authenticator (RFC 3579 section 3.2, RFC 5997).
+fn zeroed_for_reply(request_code: Code, reply_code: Code) -> bool {
+    request_code == Code::AccountingRequest && reply_code == Code::AccountingResponse
+}
+
+/// Encodes `reply` to a `request_code` request with `request_authenticator`: a
+/// Message-Authenticator first (the BlastRADIUS mitigation: it cannot be pushed out by
+/// attacker-chosen prefixes), then the other attributes, then the Response Authenticator over
+/// the whole.
 pub fn sign_reply(
     mut reply: Packet,
+    request_code: Code,
     request_authenticator: &[u8; 16],
     secret: &[u8],
 ) -> Result<Vec<u8>, PacketError> {
@@ -157,10 +166,15 @@ pub fn sign_reply(
             value: vec![0; 16],
         },
     );
-    reply.authenticator = *request_authenticator;
+    reply.authenticator = if zeroed_for_reply(request_code, reply.code) {
+        [0; 16]
+    } else {
+        *request_authenticator
+    };
     let mut bytes = reply.encode()?;
     let mac = hmac_md5(secret, &[&bytes]);
     bytes[HEADER_LEN + 2..HEADER_LEN + 18].copy_from_slice(&mac);
+    bytes[4..20].copy_from_slice(request_authenticator);
     let response = md5(&[&bytes, secret]);
     bytes[4..20].copy_from_slice(&response);
     Ok(bytes)
@@ -188,9 +202,15 @@ pub fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>, Packe
     Ok(bytes)
 }
 
-/// Whether `reply` is a correctly signed answer to a request with `request_authenticator`
-/// (Response Authenticator and, when present, Message-Authenticator); for tests and tools.
-pub fn reply_is_authentic(reply: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
+/// Whether `reply` is a correctly signed answer to a `request_code` request with
+/// `request_authenticator` (Response Authenticator and, when present, Message-Authenticator);
+/// for tests and tools.
+pub fn reply_is_authentic(
+    reply: &[u8],
+    request_code: Code,
+    request_authenticator: &[u8; 16],
+    secret: &[u8],
+) -> bool {
     let Ok(framed) = Packet::framed(reply) else {
         return false;
     };
@@ -200,13 +220,13 @@ pub fn reply_is_authentic(reply: &[u8], request_authenticator: &[u8; 16], secret
     if !bool::from(expected.ct_eq(&framed[4..20])) {
         return false;
     }
-    check_message_authenticator(&copy, secret, false) != MessageAuthenticator::Invalid
+    let zeroed = zeroed_for_reply(request_code, Code::from_number(framed[0]));
+    check_message_authenticator(&copy, secret, zeroed) != MessageAuthenticator::Invalid
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::radius::packet::Code;
 
     #[test]
     fn hmac_md5_matches_rfc_2104() {
@@ -290,11 +310,23 @@ mod tests {
     fn replies_are_signed_for_the_request() {
         let mut reply = Packet::new(Code::AccessAccept, 1, [0; 16]);
         reply.push(AttributeType::ReplyMessage, b"hi".to_vec());
-        let bytes = sign_reply(reply, &[5; 16], b"secret").expect("sign");
+        let request = Code::AccessRequest;
+        let bytes = sign_reply(reply, request, &[5; 16], b"secret").expect("sign");
         assert_eq!(bytes[20], AttributeType::MessageAuthenticator as u8);
-        assert!(reply_is_authentic(&bytes, &[5; 16], b"secret"));
-        assert!(!reply_is_authentic(&bytes, &[6; 16], b"secret"));
-        assert!(!reply_is_authentic(&bytes, &[5; 16], b"other"));
+        assert!(reply_is_authentic(&bytes, request, &[5; 16], b"secret"));
+        assert!(!reply_is_authentic(&bytes, request, &[6; 16], b"secret"));
+        assert!(!reply_is_authentic(&bytes, request, &[5; 16], b"other"));
+        // An Accounting-Response's Message-Authenticator is over a zeroed authenticator field.
+        let response = Packet::new(Code::AccountingResponse, 2, [0; 16]);
+        let request = Code::AccountingRequest;
+        let bytes = sign_reply(response, request, &[7; 16], b"secret").expect("sign");
+        assert!(reply_is_authentic(&bytes, request, &[7; 16], b"secret"));
+        let mut copy = bytes.clone();
+        copy[4..20].fill(0);
+        assert_eq!(
+            check_message_authenticator(&copy, b"secret", false),
+            MessageAuthenticator::Valid
+        );
     }
 
     #[test]

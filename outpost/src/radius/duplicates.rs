@@ -1,7 +1,8 @@
 //! Retransmissions: a NAS that gets no answer in time sends the same request again (same
 //! source, identifier and Request Authenticator). The first copy is answered once; copies that
 //! arrive while it is being answered are dropped, and copies after it get the same reply bytes
-//! again, without authenticating twice (RFC 5080 section 2.2.2).
+//! again, without authenticating twice (RFC 5080 section 2.2.2). The reply's age counts from
+//! the request's arrival.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,9 +11,11 @@ use std::time::{Duration, Instant};
 
 /// How long a reply is kept for retransmissions.
 pub const REPLY_TTL: Duration = Duration::from_secs(5);
-/// Most requests remembered; beyond it, expired ones are pruned and, if still full, new
-/// requests are not remembered (they are still answered).
-const MAX_ENTRIES: usize = 100_000;
+/// Most requests one shard remembers per generation; beyond it new requests are answered but not
+/// remembered (a retransmission is then answered afresh), so memory stays bounded at any rate.
+const MAX_PER_GENERATION: usize = 8_192;
+/// Independent shards, so concurrent requests rarely wait for one another.
+const SHARDS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -24,6 +27,45 @@ struct Key {
 enum Slot {
     InProgress(Instant),
     Answered(Instant, Vec<u8>),
+}
+
+impl Slot {
+    fn at(&self) -> Instant {
+        match self {
+            Self::InProgress(at) | Self::Answered(at, _) => *at,
+        }
+    }
+}
+
+/// Two generations of entries: new ones go into `current`; every [`REPLY_TTL`] `current` becomes
+/// `previous` and the old `previous` is dropped whole. No scans, and every entry lives at least
+/// one TTL (the lookup checks the exact age).
+struct Generations {
+    current: HashMap<Key, Slot>,
+    previous: HashMap<Key, Slot>,
+    started: Instant,
+}
+
+impl Generations {
+    fn rotate_if_due(&mut self, now: Instant) {
+        let age = now.duration_since(self.started);
+        if age >= REPLY_TTL {
+            self.previous = if age >= REPLY_TTL * 2 {
+                HashMap::new()
+            } else {
+                std::mem::take(&mut self.current)
+            };
+            self.current.clear();
+            self.started = now;
+        }
+    }
+
+    fn get_mut(&mut self, key: &Key) -> Option<&mut Slot> {
+        match self.current.get_mut(key) {
+            Some(slot) => Some(slot),
+            None => self.previous.get_mut(key),
+        }
+    }
 }
 
 /// What to do with an arriving request.
@@ -38,14 +80,34 @@ pub enum Seen {
 }
 
 /// The cache of recent requests and their replies.
-#[derive(Default)]
 pub struct ReplyCache {
-    slots: Mutex<HashMap<Key, Slot>>,
+    shards: Vec<Mutex<Generations>>,
+}
+
+impl Default for ReplyCache {
+    fn default() -> Self {
+        let now = Instant::now();
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Generations {
+                        current: HashMap::new(),
+                        previous: HashMap::new(),
+                        started: now,
+                    })
+                })
+                .collect(),
+        }
+    }
 }
 
 impl ReplyCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
-        self.slots
+    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Generations> {
+        let index = (usize::from(key.identifier)
+            ^ usize::from(key.source.port())
+            ^ usize::from(key.authenticator[0]))
+            % SHARDS;
+        self.shards[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -58,25 +120,20 @@ impl ReplyCache {
             identifier,
             authenticator,
         };
-        let mut slots = self.lock();
-        match slots.get(&key) {
-            Some(Slot::InProgress(at)) if now.duration_since(*at) < REPLY_TTL => {
-                return Seen::InProgress;
-            }
-            Some(Slot::Answered(at, reply)) if now.duration_since(*at) < REPLY_TTL => {
-                return Seen::Answered(reply.clone());
-            }
-            _ => {}
+        let mut shard = self.shard(&key);
+        shard.rotate_if_due(now);
+        if let Some(slot) = shard.get_mut(&key)
+            && now.duration_since(slot.at()) < REPLY_TTL
+        {
+            return match slot {
+                Slot::InProgress(_) => Seen::InProgress,
+                Slot::Answered(_, reply) => Seen::Answered(reply.clone()),
+            };
         }
-        if slots.len() >= MAX_ENTRIES {
-            slots.retain(|_, slot| match slot {
-                Slot::InProgress(at) | Slot::Answered(at, _) => now.duration_since(*at) < REPLY_TTL,
-            });
-            if slots.len() >= MAX_ENTRIES {
-                return Seen::New;
-            }
+        if shard.current.len() < MAX_PER_GENERATION {
+            shard.previous.remove(&key);
+            shard.current.insert(key, Slot::InProgress(now));
         }
-        slots.insert(key, Slot::InProgress(now));
         Seen::New
     }
 
@@ -93,30 +150,29 @@ impl ReplyCache {
             identifier,
             authenticator,
         };
-        let mut slots = self.lock();
+        let mut shard = self.shard(&key);
         match reply {
             Some(bytes) => {
-                if let Some(slot) = slots.get_mut(&key) {
-                    *slot = Slot::Answered(Instant::now(), bytes.to_vec());
+                if let Some(slot) = shard.get_mut(&key) {
+                    *slot = Slot::Answered(slot.at(), bytes.to_vec());
                 }
             }
             None => {
-                slots.remove(&key);
+                shard.current.remove(&key);
+                shard.previous.remove(&key);
             }
         }
     }
 
-    /// Drops expired entries; called now and then.
-    pub fn prune(&self) {
-        let now = Instant::now();
-        self.lock().retain(|_, slot| match slot {
-            Slot::InProgress(at) | Slot::Answered(at, _) => now.duration_since(*at) < REPLY_TTL,
-        });
-    }
-
-    /// Entries held.
+    /// Entries held (some may be expired but not yet rotated out).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.current.len() + s.previous.len()
+            })
+            .sum()
     }
 
     /// Whether nothing is held.

@@ -147,7 +147,6 @@ pub async fn start(
                     _ = tick.tick() => {}
                     () = crate::module::stopped(&mut stop) => return,
                 }
-                shared.replies.prune();
                 shared
                     .metrics
                     .pending_challenges

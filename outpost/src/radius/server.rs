@@ -93,10 +93,10 @@ async fn receive_loop(
         let socket = socket.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
-            if let Some(reply) = handle(&shared, port, &datagram, source).await {
-                if let Err(error) = socket.send_to(&reply, source).await {
-                    tracing::debug!(%error, %source, "RADIUS reply not sent");
-                }
+            if let Some(reply) = handle(&shared, port, &datagram, source).await
+                && let Err(error) = socket.send_to(&reply, source).await
+            {
+                tracing::debug!(%error, %source, "RADIUS reply not sent");
             }
             drop(permit);
         });
@@ -173,7 +173,7 @@ pub async fn handle(
     for state in packet.all(AttributeType::ProxyState) {
         reply.push(AttributeType::ProxyState, state.to_vec());
     }
-    let bytes = match sign_reply(reply, &authenticator, provider.secret()) {
+    let bytes = match sign_reply(reply, packet.code, &authenticator, provider.secret()) {
         Ok(bytes) => bytes,
         Err(error) => {
             tracing::error!(%error, provider = %provider.name, "RADIUS reply too large to send; check the provider's reply rules");
