@@ -262,12 +262,13 @@ async fn entries_filters_scopes_and_access() {
         ("(cn=carol)".into(), vec![user_dn("carol")]),
         ("(&(objectClass=posixGroup)(memberUid=alice))".into(), vec![group_dn("staff"), group_dn("ldap-search")]),
         // Nested groups, substrings, ordering, AD bits, negation.
-        (everyone_chain, vec![user_dn("alice"), user_dn("bob")]),
-        ("(&(objectClass=person)(cn=a*))".into(), vec![user_dn("alice")]),
+        // In chain, as Active Directory answers it: nested groups match too.
+        (everyone_chain, vec![user_dn("alice"), user_dn("bob"), group_dn("staff")]),
+        ("(&(objectClass=person)(cn=al*))".into(), vec![user_dn("alice")]),
         ("(&(objectClass=person)(displayName=*Build*))".into(), vec![user_dn("bob")]),
         (format!("(&(objectClass=person)(uidNumber>={}))", 2000 + s.users["carol"]), vec![user_dn("carol")]),
         ("(&(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))(sAMAccountName=carol))".into(), vec![user_dn("carol")]),
-        ("(&(objectClass=groupOfNames)(!(cn=staff))(!(cn=ldap-search)))".into(), vec![group_dn("everyone")]),
+        ("(&(objectClass=groupOfNames)(!(cn=staff))(!(cn=ldap-search))(!(cn=admins)))".into(), vec![group_dn("everyone")]),
         ("(|(uid=alice)(uid=bob)(uid=nobody))".into(), vec![user_dn("alice"), user_dn("bob")]),
     ];
     for (filter, mut expected) in cases {

@@ -39,8 +39,11 @@ impl TestCa {
             .push(rcgen::DnType::CommonName, "Redoubt test CA");
         let ca = ca_params.self_signed(&ca_key).expect("CA cert");
         let key = KeyPair::generate().expect("server key");
-        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("server params");
+        // libldap checks `ldap://localhost` URLs against the machine's own name, so that
+        // name is in the certificate too.
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        names.extend(machine_names());
+        let params = CertificateParams::new(names).expect("server params");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let cert = params.signed_by(&key, &issuer).expect("server cert");
         let write = |name: &str, text: String| {
@@ -54,6 +57,24 @@ impl TestCa {
             key_file: write("server.key", key.serialize_pem()),
         }
     }
+}
+
+/// This machine's host name and fully qualified name, as libldap finds them.
+fn machine_names() -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        names.push(name.trim().to_owned());
+    }
+    if let Ok(out) = std::process::Command::new("hostname")
+        .arg("--fqdn")
+        .output()
+        && out.status.success()
+    {
+        names.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    names.retain(|n| !n.is_empty() && n != "localhost");
+    names.dedup();
+    names
 }
 
 /// The test directory in the core and an LDAP outpost serving it.
@@ -224,11 +245,12 @@ pub fn ldap_utils_available() -> bool {
 }
 
 /// Runs an OpenLDAP client (`ldapsearch`, `ldapwhoami`, ...) with `args`, trusting the test CA
-/// and ignoring any local `ldap.conf`.
+/// and demanding a valid certificate whatever a local `ldap.conf` says.
 pub async fn ldap_tool(program: &str, args: &[&str], ca_file: &Path) -> ToolOutput {
     let output = tokio::process::Command::new(program)
         .args(args)
-        .env("LDAPNOINIT", "1")
+        // Environment variables override any local ldap.conf (LDAPNOINIT would also turn
+        // these off).
         .env("LDAPTLS_CACERT", ca_file)
         .env("LDAPTLS_REQCERT", "demand")
         .output()

@@ -40,7 +40,7 @@ impl BindName {
         if !name.contains('=') {
             return Some(Self {
                 provider: 0,
-                username: name.to_owned(),
+                username: canonical_name(view, name),
             });
         }
         let parsed = Dn::parse(name).ok()?;
@@ -58,7 +58,7 @@ impl BindName {
             .position(|p| parent == p.users_norm || parent == p.base_norm)?;
         Some(Self {
             provider: provider as u16,
-            username: value,
+            username: canonical_name(view, &value),
         })
     }
 
@@ -73,6 +73,14 @@ impl BindName {
             view.provider(self.provider).users_dn()
         )
     }
+}
+
+/// The directory's spelling of `name` (DN values match without regard to case), or `name`
+/// itself for a user the directory does not hold.
+fn canonical_name(view: &DirectoryView, name: &str) -> String {
+    view.user_by_name(name)
+        .map_or(name, |u| view.user(u).username.as_str())
+        .to_owned()
 }
 
 /// Checks `password` for `name`: from the cache when fresh, else with the core; with the core

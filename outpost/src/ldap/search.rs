@@ -87,7 +87,20 @@ pub fn build_entry(
         names = attributes::user_attribute_names(view, entry);
     }
     if selection.all_operational {
-        names.extend(OPERATIONAL_ATTRIBUTES.iter().map(|n| Cow::Borrowed(*n)));
+        if matches!(entry, EntryRef::RootDse | EntryRef::Subschema) {
+            // Every attribute of the root DSE and the subschema entry is operational
+            // (RFC 4512 sections 5.1 and 4.2): `+` returns them all, as slapd does.
+            for name in attributes::user_attribute_names(view, entry) {
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                    names.push(name);
+                }
+            }
+        }
+        for name in OPERATIONAL_ATTRIBUTES {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(Cow::Borrowed(*name));
+            }
+        }
     }
     for (lower, requested) in &selection.named {
         if !names.iter().any(|n| n.eq_ignore_ascii_case(lower)) {
