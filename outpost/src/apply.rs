@@ -19,6 +19,16 @@ pub struct ChangeSummary {
 }
 
 impl ChangeSummary {
+    /// Whether nothing changed (a change set with no items, e.g. on reconnect).
+    pub fn is_empty(&self) -> bool {
+        !self.snapshot
+            && !self.outpost
+            && self.users.is_empty()
+            && self.groups.is_empty()
+            && self.providers.is_empty()
+            && self.revoked_sessions.is_empty()
+    }
+
     /// A summary for a full snapshot.
     pub fn snapshot() -> Self {
         Self {

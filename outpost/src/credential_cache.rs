@@ -210,6 +210,10 @@ impl CredentialCache {
     /// Drops what `summary` may have invalidated, judged against the new `config`. Returns how
     /// many entries were dropped.
     pub fn apply(&self, config: &ConfigSnapshot, summary: &ChangeSummary) -> usize {
+        if summary.is_empty() {
+            // Nothing that could change a verdict: checks in flight may still be remembered.
+            return 0;
+        }
         let mut entries = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         let before = entries.len();
@@ -405,6 +409,11 @@ mod tests {
         cache.apply(&snapshot(user.clone()), &summary_for_user());
         cache.remember(3, "alice", "old", verified(), &user, true, seen);
         assert!(cache.is_empty());
+        // An empty change set (a reconnect) changes no verdict.
+        let seen = cache.generation();
+        cache.apply(&snapshot(user.clone()), &ChangeSummary::default());
+        cache.remember(3, "alice", "pw", verified(), &user, true, seen);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

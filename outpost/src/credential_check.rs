@@ -45,6 +45,17 @@ pub enum Verdict {
     CoreError(CoreCallError),
 }
 
+impl Verdict {
+    /// How the cache took part: `None` when there was no verdict at all.
+    pub fn cache_use(&self) -> Option<CacheUse> {
+        match self {
+            Self::Accepted(_, cache_use) => Some(*cache_use),
+            Self::Refused(_) => Some(CacheUse::Miss),
+            Self::Unavailable(_) | Self::CoreError(_) => None,
+        }
+    }
+}
+
 /// Checks `request`. `mfa` is the provider's switch (users with TOTP are then never cached);
 /// `find_user` finds a user of the pushed directory by id, to remember what the cache entry
 /// depends on. Requests carrying a separate `totp_code` bypass the cache.

@@ -617,9 +617,7 @@ async fn mfa_password_modify_and_changes_from_the_core_apply_at_once() {
         )
         .await
         .expect(204);
-    let revision = core.api.get("/api/v1/info").await.expect(200)["revision"]
-        .as_i64()
-        .expect("revision");
+    let revision = core.revision().await;
     tokio::time::timeout(
         Duration::from_secs(1),
         s.outpost.wait_for_revision(revision),
@@ -643,9 +641,7 @@ async fn mfa_password_modify_and_changes_from_the_core_apply_at_once() {
         )
         .await
         .expect(200);
-    let revision = core.api.get("/api/v1/info").await.expect(200)["revision"]
-        .as_i64()
-        .expect("revision");
+    let revision = core.revision().await;
     tokio::time::timeout(
         Duration::from_secs(1),
         s.outpost.wait_for_revision(revision),

@@ -37,9 +37,7 @@ async fn ldap_outpost(core: &TestCore) -> (i64, String, i64) {
 }
 
 async fn revision(core: &TestCore) -> i64 {
-    core.api.get("/api/v1/info").await.expect(200)["revision"]
-        .as_i64()
-        .expect("revision")
+    core.revision().await
 }
 
 async fn ready(outpost: &redoubt_outpost::RunningOutpost) -> u16 {

@@ -334,9 +334,7 @@ async fn mfa_in_one_request_and_by_challenge() {
     let core = TestCore::start().await;
     let s = setup(&core, json!({})).await;
     let secret = enroll_totp(&core, s.users["carol"]).await;
-    let revision = core.api.get("/api/v1/info").await.expect(200)["revision"]
-        .as_i64()
-        .expect("revision");
+    let revision = core.revision().await;
     tokio::time::timeout(
         Duration::from_secs(5),
         s.outpost.wait_for_revision(revision),
@@ -430,9 +428,7 @@ async fn mfa_in_one_request_and_by_challenge() {
         )
         .await
         .expect(200);
-    let revision = core.api.get("/api/v1/info").await.expect(200)["revision"]
-        .as_i64()
-        .expect("revision");
+    let revision = core.revision().await;
     tokio::time::timeout(
         Duration::from_secs(5),
         s.outpost.wait_for_revision(revision),
@@ -853,9 +849,7 @@ async fn password_change_in_the_core_applies_to_the_next_request() {
         )
         .await
         .expect(204);
-    let revision = core.api.get("/api/v1/info").await.expect(200)["revision"]
-        .as_i64()
-        .expect("revision");
+    let revision = core.revision().await;
     tokio::time::timeout(
         Duration::from_secs(5),
         s.outpost.wait_for_revision(revision),

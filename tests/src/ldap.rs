@@ -155,31 +155,9 @@ pub async fn setup(core: &TestCore, extra_users: usize, provider_settings: Value
     if let (Some(target), Value::Object(extra)) = (settings.as_object_mut(), provider_settings) {
         target.extend(extra);
     }
-    let provider = core
-        .api
-        .post(
-            "/api/v1/providers",
-            json!({"name": "directory", "kind": "ldap", "settings": settings}),
-        )
-        .await
-        .expect(201);
-    let provider_id = provider["id"].as_i64().expect("id");
-    core.api
-        .post(
-            "/api/v1/applications",
-            json!({"slug": "directory", "name": "Directory", "provider_id": provider_id}),
-        )
-        .await
-        .expect(201);
-    let created = core
-        .api
-        .post(
-            "/api/v1/outposts",
-            json!({"name": "ldap-1", "kind": "ldap", "provider_ids": [provider_id]}),
-        )
-        .await
-        .expect(201);
-    let token = created["token"].as_str().expect("token").to_owned();
+    let (provider_id, token) = core
+        .create_served_provider("ldap", "directory", settings)
+        .await;
     let state = tempfile::tempdir().expect("state dir");
     let ca = TestCa::generate(state.path());
     let (cert, key) = (ca.cert_file.clone(), ca.key_file.clone());
@@ -188,6 +166,8 @@ pub async fn setup(core: &TestCore, extra_users: usize, provider_settings: Value
         s.tls.key_file = key.display().to_string();
     })
     .await;
+    // Every change of the setup applied, so the first bind's verdict can be cached.
+    outpost.wait_for_revision(core.revision().await).await;
     let ldap = outpost.listening("ldap").await;
     let ldaps = outpost.listening("ldaps").await;
     LdapSetup {

@@ -201,6 +201,51 @@ impl TestCore {
     pub fn api_with(&self, token: &str) -> Api {
         Api::new(&self.url, token)
     }
+
+    /// The configuration revision the core is at now.
+    pub async fn revision(&self) -> i64 {
+        self.api.get("/api/v1/info").await.expect(200)["revision"]
+            .as_i64()
+            .expect("revision")
+    }
+
+    /// Creates a `kind` provider named `name` with `settings`, an application for it (slug
+    /// `name`, open to everyone) and an outpost `<name>-outpost` serving it; returns the
+    /// provider's id and the outpost's token.
+    pub async fn create_served_provider(
+        &self,
+        kind: &str,
+        name: &str,
+        settings: serde_json::Value,
+    ) -> (i64, String) {
+        let provider = self
+            .api
+            .post(
+                "/api/v1/providers",
+                serde_json::json!({"name": name, "kind": kind, "settings": settings}),
+            )
+            .await
+            .expect(201);
+        let provider_id = provider["id"].as_i64().expect("id");
+        self.api
+            .post(
+                "/api/v1/applications",
+                serde_json::json!({"slug": name, "name": name, "provider_id": provider_id}),
+            )
+            .await
+            .expect(201);
+        let created = self
+            .api
+            .post(
+                "/api/v1/outposts",
+                serde_json::json!({"name": format!("{name}-outpost"), "kind": kind,
+                                   "provider_ids": [provider_id]}),
+            )
+            .await
+            .expect(201);
+        let token = created["token"].as_str().expect("token").to_owned();
+        (provider_id, token)
+    }
 }
 
 impl Drop for TestCore {

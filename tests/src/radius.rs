@@ -102,33 +102,13 @@ pub async fn setup(core: &TestCore, provider_settings: Value) -> RadiusSetup {
     if let (Some(target), Value::Object(extra)) = (settings.as_object_mut(), provider_settings) {
         target.extend(extra);
     }
-    let provider = core
-        .api
-        .post(
-            "/api/v1/providers",
-            json!({"name": "wifi", "kind": "radius", "settings": settings}),
-        )
-        .await
-        .expect(201);
-    let provider_id = provider["id"].as_i64().expect("id");
-    core.api
-        .post(
-            "/api/v1/applications",
-            json!({"slug": "wifi", "name": "Wi-Fi", "provider_id": provider_id}),
-        )
-        .await
-        .expect(201);
-    let created = core
-        .api
-        .post(
-            "/api/v1/outposts",
-            json!({"name": "radius-1", "kind": "radius", "provider_ids": [provider_id]}),
-        )
-        .await
-        .expect(201);
-    let token = created["token"].as_str().expect("token").to_owned();
+    let (provider_id, token) = core
+        .create_served_provider("radius", "wifi", settings)
+        .await;
     let state = tempfile::tempdir().expect("state dir");
     let outpost = start_outpost_with(&core.url, &token, state.path(), |_| {}).await;
+    // Every change of the setup applied, so the first request's verdict can be cached.
+    outpost.wait_for_revision(core.revision().await).await;
     let listening = async {
         (
             outpost.listening("radius").await,

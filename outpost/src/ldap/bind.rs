@@ -9,7 +9,7 @@ use super::Shared;
 use super::dn::{self, Dn};
 use super::session::{failure, success};
 use super::view::DirectoryView;
-use crate::credential_check::{self, CacheUse, Verdict};
+use crate::credential_check::{self, Verdict};
 use ldap3_proto::proto::{LdapResult, LdapResultCode};
 use redoubt_outpost_proto::credentials::{
     ChangePasswordRequest, ChangePasswordResponse, FailureReason, VerifiedUser,
@@ -110,12 +110,7 @@ pub async fn verify(
         find_user,
     )
     .await;
-    let cache_use = match &verdict {
-        Verdict::Accepted(_, cache_use) => Some(*cache_use),
-        Verdict::Refused(_) => Some(CacheUse::Miss),
-        _ => None,
-    };
-    if let Some(cache_use) = cache_use {
+    if let Some(cache_use) = verdict.cache_use() {
         shared
             .metrics
             .bind_cache

@@ -9,7 +9,7 @@ use super::config::{Provider, RadiusConfig};
 use super::packet::{Code, Packet};
 use super::reply::accept_attributes;
 use super::request::DropReason;
-use crate::credential_check::{self, CacheUse, Verdict};
+use crate::credential_check::{self, Verdict};
 use redoubt_outpost_proto::credentials::{FailureReason, VerifyCredentialsRequest};
 use serde_json::Map;
 use std::net::IpAddr;
@@ -108,12 +108,7 @@ pub async fn answer(
         |id| config.find_user(id),
     )
     .await;
-    let cache_use = match &verdict {
-        Verdict::Accepted(_, cache_use) => Some(*cache_use),
-        Verdict::Refused(_) => Some(CacheUse::Miss),
-        _ => None,
-    };
-    if let Some(cache_use) = cache_use {
+    if let Some(cache_use) = verdict.cache_use() {
         shared
             .metrics
             .credential_cache

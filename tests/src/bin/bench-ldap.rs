@@ -8,7 +8,7 @@
 use anyhow::{Context, bail};
 use ldap3_proto::proto::{LdapFilter, LdapResultCode};
 use redoubt_core::auth::password::{HashParams, PasswordHasherArgon2};
-use redoubt_tests::bench::{free_port, rss_mb, wait_ready};
+use redoubt_tests::bench::{BenchApi, free_port, rss_mb, start_core, start_outpost};
 use redoubt_tests::ldap_client::LdapClient;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -58,35 +58,10 @@ fn user_dn(i: usize) -> String {
     format!("cn={},ou=users,{BASE}", user_name(i))
 }
 
-/// The core's REST API with the bootstrap token.
-#[derive(Clone)]
-struct Api {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("POST {path} answered {status}: {}", response.text().await?);
-        }
-        Ok(response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// Creates users `users` and groups `groups`; user `i` joins group `i % total_groups`. Returns
 /// the id of user 0 when it was created.
 async fn fill(
-    api: &Api,
+    api: &BenchApi,
     users: std::ops::Range<usize>,
     groups: std::ops::Range<usize>,
     total_groups: usize,
@@ -142,7 +117,7 @@ async fn fill(
     Ok(first)
 }
 
-async fn group_ids(api: &Api) -> anyhow::Result<std::collections::HashMap<String, i64>> {
+async fn group_ids(api: &BenchApi) -> anyhow::Result<std::collections::HashMap<String, i64>> {
     let mut ids = std::collections::HashMap::new();
     for page in 1.. {
         let body: Value = api
@@ -172,28 +147,15 @@ async fn group_ids(api: &Api) -> anyhow::Result<std::collections::HashMap<String
 
 /// Starts a release outpost for `token` with LDAP on `ldap`; returns the process and its
 /// metrics URL.
-fn start_outpost(
+fn start_ldap_outpost(
     binary: &Path,
     core_url: &str,
     token: &str,
     state: &Path,
     ldap: SocketAddr,
 ) -> anyhow::Result<(Child, String)> {
-    let metrics = format!("127.0.0.1:{}", free_port()?);
-    let child = Command::new(binary)
-        .arg("run")
-        .env("REDOUBT_URL", core_url)
-        .env("REDOUBT_TOKEN", token)
-        .env("REDOUBT_STATE_DIR", state)
-        .env("REDOUBT_LISTEN__LDAP", ldap.to_string())
-        .env("REDOUBT_LISTEN__LDAPS", "127.0.0.1:0")
-        .env("REDOUBT_LISTEN__METRICS", &metrics)
-        .env("REDOUBT_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the outpost")?;
+    let listen = [("LDAP", ldap.to_string()), ("LDAPS", "127.0.0.1:0".into())];
+    let (child, metrics) = start_outpost(binary, core_url, token, state, &listen)?;
     Ok((child, format!("http://{metrics}/metrics")))
 }
 
@@ -426,29 +388,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = args()?;
     let dir = tempfile::tempdir()?;
-    let token = format!("rdt_bench{}", "z".repeat(40));
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let _core = Command::new(&args.core)
-        .args(["serve", "--listen-http", &format!("127.0.0.1:{port}")])
-        .args(["--listen-metrics", &format!("127.0.0.1:{}", free_port()?)])
-        .args(["--listen-https", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir.path().join("core"))
-        .env("REDOUBT_BOOTSTRAP_TOKEN", &token)
-        .env("REDOUBT_BOOTSTRAP_PASSWORD", "bench-admin-password")
-        .env("REDOUBT_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the core")?;
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: url.clone(),
-        token,
-    };
-    wait_ready(&api.client, &url, "the core", Instant::now()).await?;
+    let core = start_core(&args.core, &dir.path().join("core")).await?;
+    let api = core.api.clone();
+    let url = api.url.clone();
 
     let (users, groups) = (10_000, 1_000);
     let t = Instant::now();
@@ -490,7 +432,7 @@ async fn main() -> anyhow::Result<()> {
     let redoubt_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let state = dir.path().join("outpost");
     let (outpost_child, metrics_url) =
-        start_outpost(&args.outpost, &url, &outpost_token, &state, redoubt_addr)?;
+        start_ldap_outpost(&args.outpost, &url, &outpost_token, &state, redoubt_addr)?;
     let loaded = wait_directory(&metrics_url, users).await?;
     eprintln!(
         "the outpost served the directory {:.2} s after start",
@@ -585,7 +527,7 @@ async fn main() -> anyhow::Result<()> {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let state = dir.path().join("outpost-100k");
         let (child, metrics_url) =
-            start_outpost(&args.outpost, &url, &outpost_token, &state, addr)?;
+            start_ldap_outpost(&args.outpost, &url, &outpost_token, &state, addr)?;
         let loaded = wait_directory(&metrics_url, users_100k).await?;
         let (all, count) = search_all(addr).await?;
         let searches = run_load(addr, Load::SearchUid { users: users_100k }).await?;

@@ -8,9 +8,9 @@
 
 use anyhow::{Context, bail};
 use redoubt_core::auth::password::{HashParams, PasswordHasherArgon2};
-use redoubt_tests::bench::{free_port, rss_mb, wait_ready};
+use redoubt_tests::bench::{BenchApi, free_port, rss_mb, start_core, start_outpost, wait_ready};
 use redoubt_tests::radius::{RadiusClient, access_request, check_reply, code};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -71,33 +71,8 @@ fn user_name(i: usize) -> String {
     format!("user{i:06}")
 }
 
-/// The core's REST API with the bootstrap token.
-#[derive(Clone)]
-struct Api {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("POST {path} answered {status}: {}", response.text().await?);
-        }
-        Ok(response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// Creates the users; the first `warm` get [`PASSWORD`].
-async fn fill(api: &Api, users: usize, warm: usize) -> anyhow::Result<()> {
+async fn fill(api: &BenchApi, users: usize, warm: usize) -> anyhow::Result<()> {
     const WORKERS: usize = 8;
     let mut tasks = Vec::new();
     for worker in 0..WORKERS {
@@ -121,28 +96,18 @@ async fn fill(api: &Api, users: usize, warm: usize) -> anyhow::Result<()> {
 
 /// Starts a release outpost for `token` with RADIUS on `auth`; returns the process and its
 /// metrics base URL.
-fn start_outpost(
+fn start_radius_outpost(
     binary: &Path,
     core_url: &str,
     token: &str,
     state: &Path,
     auth: SocketAddr,
 ) -> anyhow::Result<(Child, String)> {
-    let metrics = format!("127.0.0.1:{}", free_port()?);
-    let child = Command::new(binary)
-        .arg("run")
-        .env("REDOUBT_URL", core_url)
-        .env("REDOUBT_TOKEN", token)
-        .env("REDOUBT_STATE_DIR", state)
-        .env("REDOUBT_LISTEN__RADIUS", auth.to_string())
-        .env("REDOUBT_LISTEN__RADIUS_ACCOUNTING", "127.0.0.1:0")
-        .env("REDOUBT_LISTEN__METRICS", &metrics)
-        .env("REDOUBT_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the outpost")?;
+    let listen = [
+        ("RADIUS", auth.to_string()),
+        ("RADIUS_ACCOUNTING", "127.0.0.1:0".into()),
+    ];
+    let (child, metrics) = start_outpost(binary, core_url, token, state, &listen)?;
     Ok((child, format!("http://{metrics}")))
 }
 
@@ -379,29 +344,9 @@ async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let warm = args.warm_users();
     let dir = tempfile::tempdir()?;
-    let token = format!("rdt_bench{}", "r".repeat(40));
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let _core = Command::new(&args.core)
-        .args(["serve", "--listen-http", &format!("127.0.0.1:{port}")])
-        .args(["--listen-metrics", &format!("127.0.0.1:{}", free_port()?)])
-        .args(["--listen-https", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir.path().join("core"))
-        .env("REDOUBT_BOOTSTRAP_TOKEN", &token)
-        .env("REDOUBT_BOOTSTRAP_PASSWORD", "bench-admin-password")
-        .env("REDOUBT_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the core")?;
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: url.clone(),
-        token,
-    };
-    wait_ready(&api.client, &url, "the core", Instant::now()).await?;
+    let core = start_core(&args.core, &dir.path().join("core")).await?;
+    let api = core.api.clone();
+    let url = api.url.clone();
 
     let t = Instant::now();
     fill(&api, USERS, warm).await?;
@@ -442,7 +387,7 @@ async fn main() -> anyhow::Result<()> {
     let state = dir.path().join("outpost");
     let started = Instant::now();
     let (outpost_child, metrics_base) =
-        start_outpost(&args.outpost, &url, &outpost_token, &state, redoubt_addr)?;
+        start_radius_outpost(&args.outpost, &url, &outpost_token, &state, redoubt_addr)?;
     wait_ready(&api.client, &metrics_base, "the outpost", started).await?;
     wait_accepting(redoubt_addr, "the outpost").await?;
     eprintln!(
