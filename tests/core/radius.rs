@@ -82,6 +82,45 @@ async fn accepts_and_rejects_with_radtest_and_radclient() {
     assert_eq!(ok.output.code, 0, "{ok:?}");
     assert_eq!(ok.raw("Proxy-State"), Some("0x0102abcd"), "{ok:?}");
     assert!(!ok.output.stderr.contains("invalid"), "{ok:?}");
+    // The core's event names the NAS (no Calling-Station-Id here: the NAS address counts for
+    // the brute-force limit).
+    let events = core
+        .api
+        .get("/api/v1/events?action=credential_check&target=bob")
+        .await
+        .expect(200);
+    let event = &events["items"][0];
+    assert_eq!(event["outcome"], "success", "{events}");
+    assert_eq!(event["source_address"], "127.0.0.1", "{event}");
+    assert_eq!(
+        event["detail"]["client"]["nas_address"], "127.0.0.1",
+        "{event}"
+    );
+    assert_eq!(
+        event["detail"]["client"]["nas_identifier"], "ap-1",
+        "{event}"
+    );
+    // With a Calling-Station-Id, that is the source: one device, not the whole NAS.
+    let station = radclient_auth(
+        s.auth,
+        SECRET,
+        "carol",
+        "carol-password",
+        "Calling-Station-Id = \"02-00-00-00-00-01\"",
+    )
+    .await;
+    assert!(station.is("Access-Accept"), "{station:?}");
+    let events = core
+        .api
+        .get("/api/v1/events?action=credential_check&target=carol")
+        .await
+        .expect(200);
+    let event = &events["items"][0];
+    assert_eq!(event["source_address"], "02-00-00-00-00-01", "{event}");
+    assert_eq!(
+        event["detail"]["client"]["calling_station_id"],
+        "02-00-00-00-00-01"
+    );
 
     let unknown = accept(&s, "mallory", "mallory-password").await;
     let bad = accept(&s, "bob", "not-bobs-password").await;
