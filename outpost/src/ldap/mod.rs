@@ -3,13 +3,15 @@
 //! check and are cached as keyed hashes until the core pushes a change that could alter them.
 //!
 //! Layout: [`dn`] (DN parsing), [`view`] (the tree and its indexes), [`attributes`] and
-//! [`rootdse`] (entry contents), [`filter`] and [`search`] (matching), [`bind`] (binds and
+//! [`rootdse`] (entry contents), [`filter`] and [`search`] (matching), [`encode`] (result
+//! entries straight to BER), [`bind`] (binds and
 //! password changes), [`session`] (one connection's protocol logic, no I/O), [`server`] (the
 //! tokio listeners and connection loop, StartTLS and LDAPS), [`metrics`].
 
 pub mod attributes;
 pub mod bind;
 pub mod dn;
+pub mod encode;
 pub mod filter;
 pub mod metrics;
 pub mod rootdse;

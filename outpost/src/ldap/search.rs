@@ -75,13 +75,14 @@ impl Selection {
     }
 }
 
-/// Builds the result entry for `entry`.
-pub fn build_entry(
-    view: &DirectoryView,
+/// The attributes of `entry` that `selection` asks for, with their values (none when
+/// `types_only`), in answer order; attributes without values are left out.
+pub fn selected_attributes<'v>(
+    view: &'v DirectoryView,
     entry: EntryRef,
     selection: &Selection,
     types_only: bool,
-) -> LdapSearchResultEntry {
+) -> Vec<(Cow<'static, str>, attributes::Values<'v>)> {
     let mut names: Vec<Cow<'static, str>> = Vec::new();
     if selection.all_user {
         names = attributes::user_attribute_names(view, entry);
@@ -111,26 +112,41 @@ pub fn build_entry(
         }
     }
     let mut out = Vec::with_capacity(names.len());
+    let mut lower = String::new();
     for name in names {
-        let values = attributes::values(view, entry, &name.to_ascii_lowercase());
+        lower.clear();
+        lower.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        let mut values = attributes::values(view, entry, &lower);
         if values.is_empty() {
             continue;
         }
-        out.push(LdapPartialAttribute {
-            atype: name.into_owned(),
-            vals: if types_only {
-                Vec::new()
-            } else {
-                values
-                    .into_iter()
-                    .map(|v| v.into_owned().into_bytes())
-                    .collect()
-            },
-        });
+        if types_only {
+            values.clear();
+        }
+        out.push((name, values));
     }
+    out
+}
+
+/// Builds the result entry for `entry`.
+pub fn build_entry(
+    view: &DirectoryView,
+    entry: EntryRef,
+    selection: &Selection,
+    types_only: bool,
+) -> LdapSearchResultEntry {
     LdapSearchResultEntry {
         dn: view.dn(entry),
-        attributes: out,
+        attributes: selected_attributes(view, entry, selection, types_only)
+            .into_iter()
+            .map(|(name, values)| LdapPartialAttribute {
+                atype: name.into_owned(),
+                vals: values
+                    .into_iter()
+                    .map(|v| v.into_owned().into_bytes())
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

@@ -39,6 +39,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Search results are sent whenever this much is buffered.
+const FLUSH_AT: usize = 64 * 1024;
 /// Requests read ahead of the one being answered.
 const PIPELINE: usize = 16;
 
@@ -406,6 +408,14 @@ enum Performed {
     Broken,
 }
 
+/// Sends what the write buffer holds.
+async fn flush(writer: &mut Writer) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, writer.flush()).await,
+        Ok(Ok(()))
+    )
+}
+
 async fn write(writer: &mut Writer, msg: LdapMsg, flush: bool) -> bool {
     let sending = async {
         if flush {
@@ -481,6 +491,7 @@ async fn stream_entries(
         deadline,
     } = output;
     let mut sent = 0u64;
+    let mut scratch = Vec::with_capacity(1024);
     for (i, entry) in entries.into_iter().enumerate() {
         if i % 256 == 255 {
             let gone = abandoned
@@ -499,13 +510,17 @@ async fn stream_entries(
                 break;
             }
         }
-        let result = super::search::build_entry(&view, entry, &selection, types_only);
-        let msg = LdapMsg {
+        scratch.clear();
+        super::encode::search_result_entry(
+            &mut scratch,
             msgid,
-            op: LdapOp::SearchResultEntry(result),
-            ctrl: Vec::new(),
-        };
-        if !write(writer, msg, false).await {
+            &view,
+            entry,
+            &selection,
+            types_only,
+        );
+        writer.write_buffer_mut().extend_from_slice(&scratch);
+        if writer.write_buffer().len() >= FLUSH_AT && !flush(writer).await {
             return Performed::Broken;
         }
         sent += 1;
