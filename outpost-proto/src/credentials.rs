@@ -58,6 +58,10 @@ pub struct VerifiedUser {
     /// Every group the user belongs to, directly or through nesting.
     pub groups: Vec<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// A one-time code was checked: the verdict is for this request only and must never be
+    /// cached (the outpost's copy of the directory may not know yet that the user has TOTP).
+    #[serde(default)]
+    pub used_totp: bool,
 }
 
 /// Asks the core to change a user's password, for a user who proves the old one through one of

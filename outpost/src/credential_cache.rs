@@ -176,7 +176,7 @@ impl CredentialCache {
         requires_mfa: bool,
         seen_generation: u64,
     ) {
-        if !self.enabled() || (requires_mfa && directory_user.has_totp) {
+        if !self.enabled() || user.used_totp || (requires_mfa && directory_user.has_totp) {
             return;
         }
         let digest = self.digest(provider_id, &username.to_lowercase(), password);
@@ -292,6 +292,7 @@ mod tests {
             email: String::new(),
             groups: vec![],
             attributes: Default::default(),
+            used_totp: false,
         })
     }
 
@@ -408,6 +409,21 @@ mod tests {
         let seen = cache.generation();
         cache.apply(&snapshot(user.clone()), &summary_for_user());
         cache.remember(3, "alice", "old", verified(), &user, true, seen);
+        assert!(cache.is_empty());
+        // A verdict that consumed a TOTP code is never remembered, even when the directory
+        // does not know yet that the user has TOTP.
+        let mut with_code = (*verified()).clone();
+        with_code.used_totp = true;
+        let seen = cache.generation();
+        cache.remember(
+            3,
+            "alice",
+            "pw;123456",
+            Arc::new(with_code),
+            &user,
+            true,
+            seen,
+        );
         assert!(cache.is_empty());
         // An empty change set (a reconnect) changes no verdict.
         let seen = cache.generation();

@@ -113,6 +113,7 @@ async fn verify_credentials(
                 email: verified.user.email,
                 groups: verified.groups.into_iter().map(|g| g.name).collect(),
                 attributes: verified.user.attributes,
+                used_totp: verified.used_totp,
             },
         },
         Err(CheckError::Failed(failure)) => VerifyCredentialsResponse::Failure {

@@ -77,6 +77,8 @@ pub enum CheckError {
 pub struct VerifiedUser {
     pub user: User,
     pub groups: Vec<Group>,
+    /// A TOTP code was checked (and consumed): the verdict holds for this request only.
+    pub used_totp: bool,
 }
 
 /// Runs credential checks against the store.
@@ -237,7 +239,11 @@ impl CredentialChecker {
         {
             return Err(Evaluation::Failed(AccessDenied, "not_in_bound_group"));
         }
-        Ok(VerifiedUser { user, groups })
+        Ok(VerifiedUser {
+            user,
+            groups,
+            used_totp: !secrets.is_empty(),
+        })
     }
 
     async fn record(

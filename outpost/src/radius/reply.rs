@@ -133,6 +133,7 @@ mod tests {
             email: String::new(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             attributes,
+            used_totp: false,
         }
     }
 
