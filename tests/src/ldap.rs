@@ -101,55 +101,24 @@ pub async fn setup(core: &TestCore, extra_users: usize, provider_settings: Value
     let mut users = std::collections::BTreeMap::new();
     let mut groups = std::collections::BTreeMap::new();
     for name in ["everyone", "staff", "ldap-search"] {
-        let group = core
-            .api
-            .post("/api/v1/groups", json!({"name": name}))
-            .await
-            .expect(201);
-        groups.insert(name.to_owned(), group["id"].as_i64().expect("id"));
+        groups.insert(name.to_owned(), core.create_group(name).await);
     }
-    core.api
-        .patch(
-            &format!("/api/v1/groups/{}", groups["staff"]),
-            json!({"parent_id": groups["everyone"]}),
-        )
-        .await
-        .expect(200);
+    core.nest_group(groups["staff"], groups["everyone"]).await;
     for (name, full, member_of) in [
         ("alice", "Alice Liddell", vec!["ldap-search", "staff"]),
         ("bob", "Bob Builder", vec!["staff"]),
         ("carol", "Carol", vec![]),
     ] {
-        let user = core
-            .api
-            .post(
-                "/api/v1/users",
-                json!({"username": name, "name": full, "email": format!("{name}@example.com"),
-                       "password": format!("{name}-password"),
-                       "attributes": {"loginShell": "/bin/zsh", "department": "R&D"}}),
-            )
-            .await
-            .expect(201);
-        let id = user["id"].as_i64().expect("id");
-        for group in member_of {
-            core.api
-                .post(
-                    &format!("/api/v1/groups/{}/members", groups[group]),
-                    json!({"user_id": id}),
-                )
-                .await
-                .expect(204);
-        }
-        users.insert(name.to_owned(), id);
+        let body = json!({"username": name, "name": full, "email": format!("{name}@example.com"),
+                          "password": format!("{name}-password"),
+                          "attributes": {"loginShell": "/bin/zsh", "department": "R&D"}});
+        let member_of: Vec<i64> = member_of.iter().map(|g| groups[*g]).collect();
+        users.insert(name.to_owned(), core.create_member(body, &member_of).await);
     }
     for i in 0..extra_users {
         let name = format!("user{i:04}");
-        let user = core
-            .api
-            .post("/api/v1/users", json!({"username": name}))
-            .await
-            .expect(201);
-        users.insert(name, user["id"].as_i64().expect("id"));
+        let id = core.create_member(json!({"username": name}), &[]).await;
+        users.insert(name, id);
     }
     let mut settings = json!({"base_dn": BASE, "search_group_id": groups["ldap-search"]});
     if let (Some(target), Value::Object(extra)) = (settings.as_object_mut(), provider_settings) {

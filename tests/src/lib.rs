@@ -202,6 +202,43 @@ impl TestCore {
         Api::new(&self.url, token)
     }
 
+    /// Creates a group; returns its id.
+    pub async fn create_group(&self, name: &str) -> i64 {
+        let group = self
+            .api
+            .post("/api/v1/groups", serde_json::json!({"name": name}))
+            .await
+            .expect(201);
+        group["id"].as_i64().expect("id")
+    }
+
+    /// Nests group `child` in `parent`.
+    pub async fn nest_group(&self, child: i64, parent: i64) {
+        self.api
+            .patch(
+                &format!("/api/v1/groups/{child}"),
+                serde_json::json!({"parent_id": parent}),
+            )
+            .await
+            .expect(200);
+    }
+
+    /// Creates a user from `body` (as `POST /api/v1/users` takes it) in `groups`; returns its id.
+    pub async fn create_member(&self, body: serde_json::Value, groups: &[i64]) -> i64 {
+        let user = self.api.post("/api/v1/users", body).await.expect(201);
+        let id = user["id"].as_i64().expect("id");
+        for group in groups {
+            self.api
+                .post(
+                    &format!("/api/v1/groups/{group}/members"),
+                    serde_json::json!({"user_id": id}),
+                )
+                .await
+                .expect(204);
+        }
+        id
+    }
+
     /// The configuration revision the core is at now.
     pub async fn revision(&self) -> i64 {
         self.api.get("/api/v1/info").await.expect(200)["revision"]

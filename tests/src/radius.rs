@@ -57,46 +57,19 @@ pub async fn setup(core: &TestCore, provider_settings: Value) -> RadiusSetup {
     let mut users = BTreeMap::new();
     let mut groups = BTreeMap::new();
     for name in ["everyone", "staff", "vpn"] {
-        let group = core
-            .api
-            .post("/api/v1/groups", json!({"name": name}))
-            .await
-            .expect(201);
-        groups.insert(name.to_owned(), group["id"].as_i64().expect("id"));
+        groups.insert(name.to_owned(), core.create_group(name).await);
     }
-    core.api
-        .patch(
-            &format!("/api/v1/groups/{}", groups["staff"]),
-            json!({"parent_id": groups["everyone"]}),
-        )
-        .await
-        .expect(200);
+    core.nest_group(groups["staff"], groups["everyone"]).await;
     for (name, member_of) in [
         ("alice", vec!["staff", "vpn"]),
         ("bob", vec!["staff"]),
         ("carol", vec![]),
     ] {
-        let user = core
-            .api
-            .post(
-                "/api/v1/users",
-                json!({"username": name, "email": format!("{name}@example.com"),
-                       "password": format!("{name}-password"),
-                       "attributes": {"ip": "10.8.0.7"}}),
-            )
-            .await
-            .expect(201);
-        let id = user["id"].as_i64().expect("id");
-        for group in member_of {
-            core.api
-                .post(
-                    &format!("/api/v1/groups/{}/members", groups[group]),
-                    json!({"user_id": id}),
-                )
-                .await
-                .expect(204);
-        }
-        users.insert(name.to_owned(), id);
+        let body = json!({"username": name, "email": format!("{name}@example.com"),
+                          "password": format!("{name}-password"),
+                          "attributes": {"ip": "10.8.0.7"}});
+        let member_of: Vec<i64> = member_of.iter().map(|g| groups[*g]).collect();
+        users.insert(name.to_owned(), core.create_member(body, &member_of).await);
     }
     let mut settings = json!({"shared_secret": SECRET, "client_networks": ["127.0.0.0/8"]});
     if let (Some(target), Value::Object(extra)) = (settings.as_object_mut(), provider_settings) {
