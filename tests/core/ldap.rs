@@ -25,6 +25,20 @@ async fn whoami(s: &LdapSetup, dn: &str, password: &str) -> redoubt_tests::ldap:
     .await
 }
 
+/// Runs `program` bound as `who` (with `<who>-password`) against the plain LDAP port, with
+/// `args` after the bind options.
+async fn tool_as(
+    s: &LdapSetup,
+    program: &str,
+    who: &str,
+    args: &[&str],
+) -> redoubt_tests::ldap::ToolOutput {
+    let (url, dn, password) = (url(s), user_dn(who), format!("{who}-password"));
+    let mut all = vec!["-x", "-H", &url, "-D", &dn, "-w", &password];
+    all.extend_from_slice(args);
+    ldap_tool(program, &all, &s.ca.ca_file).await
+}
+
 /// `ldapsearch -LLL` bound as `who`, returning the LDIF (panics on a non-zero exit).
 async fn search(s: &LdapSetup, who: &str, base: &str, filter: &str, attrs: &[&str]) -> String {
     let dn = user_dn(who);
@@ -293,55 +307,23 @@ async fn entries_filters_scopes_and_access() {
     assert_eq!(seen, expected);
 
     // Compare, read-only writes, and a filter too large to evaluate.
-    let compare = ldap_tool(
+    let compare = tool_as(
+        &s,
         "ldapcompare",
-        &[
-            "-x",
-            "-H",
-            &url(&s),
-            "-D",
-            &user_dn("alice"),
-            "-w",
-            "alice-password",
-            &user_dn("bob"),
-            "mail:BOB@example.com",
-        ],
-        &s.ca.ca_file,
+        "alice",
+        &[&user_dn("bob"), "mail:BOB@example.com"],
     )
     .await;
     assert_eq!(compare.code, 6, "compareTrue: {compare:?}");
-    let compare = ldap_tool(
+    let compare = tool_as(
+        &s,
         "ldapcompare",
-        &[
-            "-x",
-            "-H",
-            &url(&s),
-            "-D",
-            &user_dn("alice"),
-            "-w",
-            "alice-password",
-            &user_dn("bob"),
-            "mail:eve@example.com",
-        ],
-        &s.ca.ca_file,
+        "alice",
+        &[&user_dn("bob"), "mail:eve@example.com"],
     )
     .await;
     assert_eq!(compare.code, 5, "compareFalse: {compare:?}");
-    let delete = ldap_tool(
-        "ldapdelete",
-        &[
-            "-x",
-            "-H",
-            &url(&s),
-            "-D",
-            &user_dn("alice"),
-            "-w",
-            "alice-password",
-            &user_dn("bob"),
-        ],
-        &s.ca.ca_file,
-    )
-    .await;
+    let delete = tool_as(&s, "ldapdelete", "alice", &[&user_dn("bob")]).await;
     assert_eq!(delete.code, 53, "unwillingToPerform: {delete:?}");
     assert!(delete.stderr.contains("read-only"), "{delete:?}");
     let huge = format!(
@@ -532,22 +514,11 @@ async fn mfa_password_modify_and_changes_from_the_core_apply_at_once() {
     // Password Modify (RFC 3062).
     let warm = whoami(&s, &user_dn("bob"), "bob-password").await;
     assert_eq!(warm.code, 0);
-    let short = ldap_tool(
+    let short = tool_as(
+        &s,
         "ldappasswd",
-        &[
-            "-x",
-            "-H",
-            &url(&s),
-            "-D",
-            &user_dn("bob"),
-            "-w",
-            "bob-password",
-            "-a",
-            "bob-password",
-            "-s",
-            "short",
-        ],
-        &s.ca.ca_file,
+        "bob",
+        &["-a", "bob-password", "-s", "short"],
     )
     .await;
     assert_eq!(
@@ -575,22 +546,11 @@ async fn mfa_password_modify_and_changes_from_the_core_apply_at_once() {
     )
     .await;
     assert_eq!(wrong_old.result_code(), Some(49), "{wrong_old:?}");
-    let changed = ldap_tool(
+    let changed = tool_as(
+        &s,
         "ldappasswd",
-        &[
-            "-x",
-            "-H",
-            &url(&s),
-            "-D",
-            &user_dn("bob"),
-            "-w",
-            "bob-password",
-            "-a",
-            "bob-password",
-            "-s",
-            "bob-new-password",
-        ],
-        &s.ca.ca_file,
+        "bob",
+        &["-a", "bob-password", "-s", "bob-new-password"],
     )
     .await;
     assert_eq!(changed.code, 0, "{changed:?}");
