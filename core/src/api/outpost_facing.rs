@@ -72,7 +72,7 @@ pub(super) fn provider_requires_mfa(kind: ProviderKind, settings: &serde_json::V
 /// Verify a user's credentials for one of the calling outpost's providers. Failures come back
 /// as `{"result":"failure","reason":...}` with status 200: the call itself succeeded.
 #[utoipa::path(post, path = "/api/v1/outpost/credentials/verify", tag = "outpost",
-    request_body(content = Object, description = "VerifyCredentialsRequest: {provider_id, username, password, totp_code?, source_address?}"),
+    request_body(content = Object, description = "VerifyCredentialsRequest: {provider_id, username, password, totp_code?, source_address?, details?}"),
     responses((status = 200, description = "VerifyCredentialsResponse: {result: success, user} or {result: failure, reason}"),
               (status = 403, body = super::error::Problem)))]
 async fn verify_credentials(
