@@ -276,7 +276,7 @@ impl RadiusProviderSettings {
             ));
         }
         for network in &self.client_networks {
-            validate_cidr(network).map_err(|m| err("client_networks", m))?;
+            parse_cidr(network).map_err(|m| err("client_networks", m))?;
         }
         for rule in &self.reply_rules {
             rule.validate()?;
@@ -285,17 +285,19 @@ impl RadiusProviderSettings {
     }
 }
 
-fn validate_cidr(text: &str) -> Result<(), String> {
+/// Parses a client network: `10.0.0.0/8`, `2001:db8::/32`, or a bare address (one host, the
+/// full prefix length). Returns the address and the prefix length.
+pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
     let (addr, len) = text.split_once('/').unwrap_or((text, ""));
     let addr: std::net::IpAddr = addr
         .parse()
         .map_err(|_| format!("`{text}` is not an address or CIDR network"))?;
-    if len.is_empty() {
-        return Ok(());
-    }
     let max = if addr.is_ipv4() { 32 } else { 128 };
+    if len.is_empty() {
+        return Ok((addr, max));
+    }
     match len.parse::<u8>() {
-        Ok(n) if n <= max => Ok(()),
+        Ok(n) if n <= max => Ok((addr, n)),
         _ => Err(format!("`{text}` has a prefix length outside 0..={max}")),
     }
 }

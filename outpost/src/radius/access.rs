@@ -92,8 +92,8 @@ pub async fn answer(
         source_address: Some(calling_station.unwrap_or_else(|| nas.to_string())),
         details,
     };
-    let answering_challenge = request.get(AttributeType::State).is_some();
-    if let Some(state) = request.get(AttributeType::State) {
+    let state = request.get(AttributeType::State);
+    if let Some(state) = state {
         let Some(pending) = shared.challenges.take(state, provider.id, &username) else {
             return Ok(reject(request, None));
         };
@@ -127,7 +127,7 @@ pub async fn answer(
             })
         }
         Verdict::Refused(FailureReason::MfaRequired)
-            if !answering_challenge && provider.settings.mfa =>
+            if state.is_none() && provider.settings.mfa =>
         {
             let Some(state) = shared
                 .challenges

@@ -120,8 +120,13 @@ pub fn reveal_user_password(
     Ok(plain)
 }
 
-/// Hides `password` for User-Password (what a NAS does; used by tests and tools).
-pub fn hide_user_password(password: &[u8], secret: &[u8], authenticator: &[u8; 16]) -> Vec<u8> {
+/// Hides `password` for User-Password (what a NAS does; for the tests).
+#[cfg(test)]
+pub(crate) fn hide_user_password(
+    password: &[u8],
+    secret: &[u8],
+    authenticator: &[u8; 16],
+) -> Vec<u8> {
     let mut padded = password.to_vec();
     let len = padded.len().div_ceil(16).max(1) * 16;
     padded.resize(len.min(MAX_PASSWORD_LEN), 0);
@@ -180,9 +185,10 @@ pub fn sign_reply(
     Ok(bytes)
 }
 
-/// Signs a request the way a NAS does (Message-Authenticator over the packet); for tests and
-/// the load generator. Accounting-Requests also get their Request Authenticator.
-pub fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>, PacketError> {
+/// Signs a request the way a NAS does (Message-Authenticator over the packet); for the tests.
+/// Accounting-Requests also get their Request Authenticator.
+#[cfg(test)]
+pub(crate) fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>, PacketError> {
     request
         .attributes
         .retain(|a| a.kind != AttributeType::MessageAuthenticator as u8);
@@ -204,8 +210,9 @@ pub fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>, Packe
 
 /// Whether `reply` is a correctly signed answer to a `request_code` request with
 /// `request_authenticator` (Response Authenticator and, when present, Message-Authenticator);
-/// for tests and tools.
-pub fn reply_is_authentic(
+/// for the tests.
+#[cfg(test)]
+pub(crate) fn reply_is_authentic(
     reply: &[u8],
     request_code: Code,
     request_authenticator: &[u8; 16],

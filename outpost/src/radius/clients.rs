@@ -2,6 +2,7 @@
 //! the most specific network containing the source address wins (ties go to the provider
 //! listed first). Sources in no network are unknown clients, never answered.
 
+use redoubt_outpost_proto::provider::parse_cidr;
 use std::net::IpAddr;
 
 /// A network in CIDR form.
@@ -14,13 +15,8 @@ pub struct Network {
 impl Network {
     /// Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address (a single host).
     pub fn parse(text: &str) -> Option<Self> {
-        let (address, prefix) = match text.trim().split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (text.trim().parse::<IpAddr>().ok()?, None),
-        };
-        let max = if address.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { address, prefix })
+        let (address, prefix) = parse_cidr(text.trim()).ok()?;
+        Some(Self { address, prefix })
     }
 
     /// Whether `ip` is inside. IPv4-mapped IPv6 sources match IPv4 networks.
