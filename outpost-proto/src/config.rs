@@ -111,6 +111,9 @@ pub struct OutpostConfig {
     /// Present for LDAP and RADIUS outposts.
     #[serde(default)]
     pub directory: Option<Directory>,
+    /// Present for proxy and RAC outposts: cookie keys and session revocations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<crate::session::SessionConfig>,
 }
 
 /// A configuration at a revision: the body of `GET /api/v1/outpost/config` and of a snapshot.

@@ -95,9 +95,11 @@ pub enum ChangeItem {
     OutpostUpdated {
         outpost: OutpostInfo,
     },
-    /// Every session of the user ends now (sign-out, disabled, password changed, deleted).
+    /// Sessions end now: every session of the user that began at or before the revocation
+    /// (disabled, deleted, password or TOTP changed), or the one signed out.
     SessionsRevoked {
-        user_id: i64,
+        #[serde(flatten)]
+        revocation: crate::session::SessionRevocation,
     },
 }
 
@@ -171,7 +173,7 @@ mod tests {
 
     #[test]
     fn changes_fixed_sample() {
-        let text = r#"{"type":"changes","from_revision":3,"revision":5,"items":[{"kind":"user_deleted","id":9},{"kind":"sessions_revoked","user_id":9}]}"#;
+        let text = r#"{"type":"changes","from_revision":3,"revision":5,"items":[{"kind":"user_deleted","id":9},{"kind":"sessions_revoked","user_id":9,"session_id":null,"revoked_at_ms":5000}]}"#;
         let parsed: CoreMessage = serde_json::from_str(text).expect("parse");
         assert_eq!(serde_json::to_string(&parsed).expect("encode"), text);
     }

@@ -8,7 +8,9 @@
 pub mod config;
 pub mod control;
 pub mod credentials;
+pub mod oidc;
 pub mod provider;
+pub mod session;
 
 /// The control-channel protocol version this build speaks. Bumped on incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -336,11 +336,38 @@ pub struct ProxyProviderSettings {
     /// How long a session lasts, in seconds.
     #[serde(default = "ProxyProviderSettings::default_validity")]
     pub session_validity_seconds: u64,
+    /// Send HTTP Basic credentials built from user attributes to the upstream.
+    #[serde(default)]
+    pub basic_auth: Option<ProxyBasicAuth>,
+    /// Accept `Authorization: Bearer <access token>` (checked by introspection) and
+    /// `Authorization: Basic` (checked like an LDAP bind) on requests, for API clients.
+    #[serde(default)]
+    pub accept_header_auth: bool,
+    /// Also send authentik's `X-authentik-*` identity headers, for applications migrating over.
+    #[serde(default)]
+    pub authentik_headers: bool,
+    /// Seconds to wait for the upstream's response headers (proxy mode).
+    #[serde(default = "ProxyProviderSettings::default_upstream_timeout")]
+    pub upstream_timeout_seconds: u64,
+}
+
+/// HTTP Basic credentials for the upstream, from the user's attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyBasicAuth {
+    /// Attribute holding the user name; `None`: the Redoubt username.
+    #[serde(default)]
+    pub username_attribute: Option<String>,
+    /// Attribute holding the password.
+    pub password_attribute: String,
 }
 
 impl ProxyProviderSettings {
     fn default_validity() -> u64 {
         86_400
+    }
+    fn default_upstream_timeout() -> u64 {
+        60
     }
 
     /// Checks values serde cannot.
@@ -359,8 +386,67 @@ impl ProxyProviderSettings {
         if self.session_validity_seconds == 0 {
             return Err(err("session_validity_seconds", "must be positive"));
         }
+        if self.session_validity_seconds > MAX_SESSION_VALIDITY_SECONDS {
+            return Err(err(
+                "session_validity_seconds",
+                format!("must be at most {MAX_SESSION_VALIDITY_SECONDS} (30 days)"),
+            ));
+        }
+        if self.upstream_timeout_seconds == 0 {
+            return Err(err("upstream_timeout_seconds", "must be positive"));
+        }
+        for pattern in &self.skip_path_regex {
+            if pattern.is_empty() || pattern.len() > 1024 {
+                return Err(err(
+                    "skip_path_regex",
+                    "patterns must be 1 to 1024 characters",
+                ));
+            }
+        }
+        if let Some(domain) = &self.cookie_domain {
+            let bare = domain.trim_start_matches('.');
+            if bare.is_empty() || bare.contains(['/', ':', ' ']) {
+                return Err(err(
+                    "cookie_domain",
+                    format!("`{domain}` is not a domain name"),
+                ));
+            }
+            if self.mode == ProxyMode::ForwardDomain {
+                let host = host_of(&self.external_host).unwrap_or_default();
+                if !(host == bare || host.ends_with(&format!(".{bare}"))) {
+                    return Err(err(
+                        "cookie_domain",
+                        format!("the external host `{host}` is not under `{domain}`"),
+                    ));
+                }
+            }
+        }
+        if let Some(basic) = &self.basic_auth
+            && basic.password_attribute.trim().is_empty()
+        {
+            return Err(err(
+                "basic_auth",
+                "password_attribute must name an attribute",
+            ));
+        }
         Ok(())
     }
+}
+
+/// The longest session a proxy provider may grant; session revocations are kept this long.
+pub const MAX_SESSION_VALIDITY_SECONDS: u64 = 30 * 86_400;
+
+/// The host (without port) of an `http(s)://` URL.
+pub fn host_of(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 fn validate_http_url(url: &str) -> Result<(), String> {
@@ -373,6 +459,82 @@ fn validate_http_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}` has no host"));
     }
     Ok(())
+}
+
+/// Whether an OIDC client can keep a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcClientType {
+    /// A server-side application: authenticates with its client secret.
+    #[default]
+    Confidential,
+    /// A browser or native application: no secret, PKCE required.
+    Public,
+}
+
+/// OpenID Connect provider settings: an application that signs users in through the core's
+/// OIDC endpoints. Never sent to outposts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderSettings {
+    /// The OAuth client id the application presents.
+    pub client_id: String,
+    #[serde(default)]
+    pub client_type: OidcClientType,
+    /// SHA-256 of the client secret (hex), set by the core when it generates the secret; the
+    /// secret itself is shown once.
+    #[serde(default)]
+    pub client_secret_sha256: Option<String>,
+    /// Exact redirect URIs the application may use.
+    pub redirect_uris: Vec<String>,
+    /// Exact URIs the application may send users to after logout.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "OidcProviderSettings::default_access_validity")]
+    pub access_token_validity_seconds: u64,
+    #[serde(default = "OidcProviderSettings::default_refresh_validity")]
+    pub refresh_token_validity_seconds: u64,
+}
+
+impl OidcProviderSettings {
+    fn default_access_validity() -> u64 {
+        600
+    }
+    fn default_refresh_validity() -> u64 {
+        30 * 86_400
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.client_id.trim().is_empty() || self.client_id.len() > 255 {
+            return Err(err("client_id", "must be 1 to 255 characters"));
+        }
+        if self.client_id.starts_with("proxy-") {
+            return Err(err("client_id", "`proxy-` is reserved for proxy providers"));
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(err("redirect_uris", "needs at least one URI"));
+        }
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            if uri.contains('#') || !uri.contains("://") {
+                return Err(err(
+                    "redirect_uris",
+                    format!("`{uri}` must be an absolute URI without a fragment"),
+                ));
+            }
+        }
+        if self.access_token_validity_seconds == 0 || self.refresh_token_validity_seconds == 0 {
+            return Err(err(
+                "access_token_validity_seconds",
+                "validities must be positive",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Remote access (RDP in the browser) provider settings.

@@ -99,8 +99,11 @@ pub fn apply_changes(config: &mut OutpostConfig, items: &[ChangeItem]) -> Change
                 config.outpost = outpost.clone();
                 summary.outpost = true;
             }
-            ChangeItem::SessionsRevoked { user_id } => {
-                summary.revoked_sessions.insert(*user_id);
+            ChangeItem::SessionsRevoked { revocation } => {
+                if let Some(sessions) = config.sessions.as_mut() {
+                    sessions.revocations.push(revocation.clone());
+                }
+                summary.revoked_sessions.insert(revocation.user_id);
             }
         }
     }
@@ -152,6 +155,7 @@ mod tests {
 
     fn config(directory: bool) -> OutpostConfig {
         OutpostConfig {
+            sessions: None,
             outpost: OutpostInfo {
                 id: 1,
                 name: "o".into(),
@@ -216,7 +220,13 @@ mod tests {
                 ChangeItem::ProviderRemoved { id: 1 },
                 ChangeItem::ProviderRemoved { id: 9 },
                 ChangeItem::OutpostUpdated { outpost: info },
-                ChangeItem::SessionsRevoked { user_id: 7 },
+                ChangeItem::SessionsRevoked {
+                    revocation: redoubt_outpost_proto::session::SessionRevocation {
+                        user_id: 7,
+                        session_id: None,
+                        revoked_at_ms: 1,
+                    },
+                },
                 ChangeItem::UserUpserted { user: user(5, &[]) },
             ],
         );

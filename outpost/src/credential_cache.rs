@@ -300,6 +300,7 @@ mod tests {
         ConfigSnapshot {
             revision: 1,
             config: OutpostConfig {
+                sessions: None,
                 outpost: OutpostInfo {
                     id: 1,
                     name: "o".into(),

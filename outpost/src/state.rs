@@ -150,6 +150,7 @@ mod tests {
         ConfigSnapshot {
             revision: 7,
             config: OutpostConfig {
+                sessions: None,
                 outpost: OutpostInfo {
                     id: 1,
                     name: "o".into(),

@@ -64,6 +64,7 @@ fn snapshot(revision: i64, users: Vec<DirectoryUser>) -> ConfigSnapshot {
     ConfigSnapshot {
         revision,
         config: OutpostConfig {
+            sessions: None,
             outpost: OutpostInfo {
                 id: 1,
                 name: "ldap-1".into(),

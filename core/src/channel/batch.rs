@@ -110,7 +110,9 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result
                 if ends_sessions {
                     batch.items.push((
                         Audience::WithoutDirectory,
-                        ChangeItem::SessionsRevoked { user_id: id },
+                        ChangeItem::SessionsRevoked {
+                            revocation: all_sessions(id, change),
+                        },
                     ));
                 }
             }
@@ -120,7 +122,9 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result
                     .push((Audience::Directory, ChangeItem::UserDeleted { id }));
                 batch.items.push((
                     Audience::WithoutDirectory,
-                    ChangeItem::SessionsRevoked { user_id: id },
+                    ChangeItem::SessionsRevoked {
+                        revocation: all_sessions(id, change),
+                    },
                 ));
             }
         },
@@ -167,5 +171,17 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result
 fn push_action(batch: &mut Resolved, action: Action) {
     if !batch.actions.contains(&action) {
         batch.actions.push(action);
+    }
+}
+
+/// A revocation of every session of `user_id` that began up to the end of the change's second.
+fn all_sessions(
+    user_id: i64,
+    change: &Change,
+) -> redoubt_outpost_proto::session::SessionRevocation {
+    redoubt_outpost_proto::session::SessionRevocation {
+        user_id,
+        session_id: None,
+        revoked_at_ms: change.created_at * 1000 + 999,
     }
 }

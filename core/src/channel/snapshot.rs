@@ -52,6 +52,7 @@ pub async fn build(store: &Store, outpost_id: i64) -> Result<ConfigSnapshot, Sto
             outpost: info,
             providers,
             directory,
+            sessions: None,
         },
     })
 }

@@ -132,6 +132,7 @@ mod tests {
         DirectoryView::build(Arc::new(ConfigSnapshot {
             revision: 1,
             config: OutpostConfig {
+                sessions: None,
                 outpost: OutpostInfo {
                     id: 1,
                     name: "ldap".into(),

@@ -53,6 +53,7 @@ fn snapshot() -> ConfigSnapshot {
     ConfigSnapshot {
         revision: 1,
         config: OutpostConfig {
+            sessions: None,
             outpost: OutpostInfo {
                 id: 1,
                 name: "ldap".into(),

@@ -46,6 +46,7 @@ fn snapshot() -> ConfigSnapshot {
     ConfigSnapshot {
         revision: 1,
         config: OutpostConfig {
+            sessions: None,
             outpost: OutpostInfo {
                 id: 1,
                 name: "radius".into(),
