@@ -13,5 +13,6 @@ mod ldap;
 mod operations;
 mod outpost;
 mod outposts;
+mod proxy_peers;
 mod radius;
 mod tokens;

@@ -11,6 +11,7 @@ pub mod database;
 pub mod http;
 pub mod ldap;
 pub mod ldap_client;
+pub mod peers;
 pub mod proxy;
 pub mod radius;
 
