@@ -111,6 +111,29 @@ impl CookieJar {
     }
 }
 
+/// Resolves `localhost` and every `*.localhost` name to the loopback address, as Chromium does,
+/// and other names through the system.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalhostResolver;
+
+impl reqwest::dns::Resolve for LocalhostResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            if host == "localhost" || host.ends_with(".localhost") {
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                ));
+                return Ok(addrs);
+            }
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 /// A response as the flow saw it.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -133,6 +156,7 @@ impl HttpBrowser {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            .dns_resolver(LocalhostResolver)
             .build()?;
         Ok(Self {
             client,

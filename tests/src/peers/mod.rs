@@ -8,6 +8,7 @@ pub mod caddy;
 pub mod login_flow;
 pub mod nginx;
 pub mod upstream;
+pub mod wrk;
 
 use crate::peers_required;
 use anyhow::{Context, bail};
