@@ -173,6 +173,9 @@ impl HttpBrowser {
         extra: &[(&str, &str)],
     ) -> anyhow::Result<Page> {
         let host = url.host_str().context("URL without a host")?.to_owned();
+        if !is_loopback_name(&host) {
+            bail!("refusing to leave the machine: {url}");
+        }
         let mut request = match form {
             Some(fields) => {
                 let body = url::form_urlencoded::Serializer::new(String::new())
@@ -225,6 +228,20 @@ impl HttpBrowser {
         }
         bail!("more than {MAX_STEPS} redirects, last at {}", page.url)
     }
+}
+
+/// Whether `host` names this machine: `localhost`, `*.localhost` or a loopback address. The
+/// flow never sends a request anywhere else (an open redirect must not reach the network).
+pub fn is_loopback_name(host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where a redirect response points, resolved against its URL.
