@@ -16,6 +16,7 @@ pub mod model;
 pub mod net;
 pub mod secret_key;
 pub mod server;
+pub mod session_keys;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
