@@ -156,9 +156,7 @@ async fn record_events(
                 .map(|u| format!("user:{u}"))
                 .unwrap_or_default(),
             source_address: event.source_address.unwrap_or_default(),
-            outcome: if outpost_wide
-                || *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED
-            {
+            outcome: if *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED {
                 Outcome::Failure
             } else {
                 Outcome::Success
