@@ -31,6 +31,21 @@ pub struct CoreSettings {
     pub events: EventSettings,
     pub limits: LimitSettings,
     pub tls: TlsSettings,
+    pub embedded_outpost: EmbeddedOutpostSettings,
+}
+
+/// The proxy outpost that runs inside the core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedOutpostSettings {
+    /// Run it (default). Off: proxy providers need a separately deployed `redoubt-outpost`.
+    pub enabled: bool,
+}
+
+impl Default for EmbeddedOutpostSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// The HTTPS certificate: PEM files, or a self-signed pair generated in the data dir when empty.
@@ -102,6 +117,7 @@ impl Default for CoreSettings {
             events: EventSettings::default(),
             limits: LimitSettings::default(),
             tls: TlsSettings::default(),
+            embedded_outpost: EmbeddedOutpostSettings::default(),
         }
     }
 }

@@ -584,3 +584,10 @@ pub struct InstanceDto {
     pub connected_at: String,
     pub last_seen: String,
 }
+
+/// A new generation of session-cookie keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionKeysRotated {
+    /// The new generation; outposts seal with it and still open cookies of the one before.
+    pub generation: i64,
+}
