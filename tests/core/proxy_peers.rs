@@ -263,7 +263,7 @@ async fn serve(core: &TestCore, name: &str, settings: Value, listen: Option<Sock
     let (provider_id, token) = core.create_served_provider("proxy", name, settings).await;
     let state = tempfile::tempdir().expect("state dir");
     let outpost = start_proxy_outpost(core, &token, state.path(), listen).await;
-    let http = outpost.listening("http").await;
+    let http = listening(&outpost).await;
     Served {
         provider_id,
         token,
@@ -285,8 +285,18 @@ async fn start_proxy_outpost(
         }
     })
     .await;
-    outpost.wait_for_revision(core.revision().await).await;
+    let revision = core.revision().await;
+    tokio::time::timeout(Duration::from_secs(20), outpost.wait_for_revision(revision))
+        .await
+        .expect("the outpost applies the current configuration");
     outpost
+}
+
+/// The outpost's HTTP listener (the test fails rather than hang when there is none).
+async fn listening(outpost: &RunningOutpost) -> SocketAddr {
+    tokio::time::timeout(Duration::from_secs(20), outpost.listening("http"))
+        .await
+        .expect("the proxy outpost listens for HTTP")
 }
 
 /// The upstream's JSON echo in a page (Chromium shows JSON as text).
@@ -300,6 +310,7 @@ async fn get_with(url: &str, cookie: Option<&str>, extra: &[(&str, &str)]) -> re
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(login_flow::LocalhostResolver)
+        .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
     let mut request = client.get(url);
@@ -521,7 +532,7 @@ async fn sessions_survive_restarts_work_on_replicas_and_end_when_the_user_is_dis
     // A second replica (same token, own state dir and instance) accepts the same cookie.
     let replica_state = tempfile::tempdir().expect("state");
     let replica = start_proxy_outpost(&core, &token, replica_state.path(), None).await;
-    let replica_http = replica.listening("http").await;
+    let replica_http = listening(&replica).await;
     let checked = get_with(
         &format!("http://{replica_http}/outpost.redoubt/auth/nginx"),
         Some(&cookie),
