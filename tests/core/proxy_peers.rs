@@ -342,6 +342,19 @@ fn session_cookie(client: &HttpBrowser, provider_id: i64) -> String {
     format!("{}={}", cookie.name, cookie.value)
 }
 
+/// The upstream saw no identity header at all.
+fn assert_no_identity(echo: &Value) {
+    let headers = echo["headers"].as_object().expect("headers");
+    let identity: Vec<&String> = headers
+        .keys()
+        .filter(|k| k.starts_with("x-redoubt-"))
+        .collect();
+    assert!(
+        identity.is_empty(),
+        "identity headers reached the upstream: {echo}"
+    );
+}
+
 fn assert_identity(echo: &Value) {
     let headers = &echo["headers"];
     assert_eq!(headers["x-redoubt-username"], "alice", "{echo}");
@@ -413,15 +426,21 @@ async fn chromium_logs_in_through_nginx_with_password_and_totp() {
     assert_eq!(cookie["httpOnly"], true, "{cookie}");
     assert_eq!(cookie["sameSite"], "Lax", "{cookie}");
 
-    // A skip path passes without a session and without identity headers.
-    let public = get_with(&format!("{app}/public/info"), None, &[]).await;
+    // A skip path passes without a session and without identity headers, even ones the
+    // client sent itself.
+    let public = get_with(
+        &format!("{app}/public/info"),
+        None,
+        &[
+            ("X-Redoubt-Username", "mallory"),
+            ("X-Redoubt-Groups", "admins"),
+        ],
+    )
+    .await;
     assert_eq!(public.status(), 200);
     let echo = echo_of(&public.text().await.expect("body"));
     assert_eq!(echo["path"], "/public/info");
-    assert!(
-        echo["headers"].get("x-redoubt-username").is_none(),
-        "{echo}"
-    );
+    assert_no_identity(&echo);
     // Anything else without a session goes to the start page.
     let anonymous = get_with(&format!("{app}/private"), None, &[]).await;
     assert_eq!(anonymous.status(), 302);
@@ -714,7 +733,7 @@ async fn forward_domain_through_caddy_covers_two_subdomains() {
         &core,
         "apps",
         json!({"mode": "forward_domain", "external_host": app1,
-               "cookie_domain": "redoubt.localhost"}),
+               "cookie_domain": "redoubt.localhost", "skip_path_regex": ["^/health$"]}),
         None,
     )
     .await;
@@ -773,6 +792,21 @@ async fn forward_domain_through_caddy_covers_two_subdomains() {
     let echo = echo_of(&spoofed.text().await.expect("body"));
     assert_identity(&echo);
     assert_ne!(echo["headers"]["x-redoubt-jwt"], "forged");
+    // On a skip path the outpost answers without identity: Caddy must not pass the client's.
+    let public = get_with(
+        &format!("{app2}/health"),
+        None,
+        &[
+            ("X-Redoubt-Username", "mallory"),
+            ("X-Redoubt-Email", "m@evil.example"),
+        ],
+    )
+    .await;
+    assert_eq!(public.status(), 200);
+    assert_no_identity(&echo_of(&public.text().await.expect("body")));
+    // Without a session Caddy sends the browser to log in.
+    let anonymous = get_with(&format!("{app2}/private"), None, &[]).await;
+    assert_eq!(anonymous.status(), 302, "{}", caddy.log());
     browser.quit().await;
 }
 
