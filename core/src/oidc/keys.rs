@@ -85,7 +85,7 @@ pub fn public_jwk(kid: &str, point: &[u8]) -> Result<Value, KeyError> {
 }
 
 /// The verifying key of a published JWK.
-fn verifying_key(jwk: &Value) -> Option<VerifyingKey> {
+pub fn verifying_key(jwk: &Value) -> Option<VerifyingKey> {
     let decode = |field: &str| {
         data_encoding::BASE64URL_NOPAD
             .decode(jwk.get(field)?.as_str()?.as_bytes())
