@@ -36,6 +36,7 @@ pub struct CoreSettings {
     /// header and listener (http or https).
     pub external_url: String,
     pub web: WebSettings,
+    pub embedded_outpost: EmbeddedOutpostSettings,
 }
 
 /// The login pages.
@@ -51,6 +52,20 @@ impl Default for WebSettings {
         Self {
             session_seconds: 12 * 3600,
         }
+    }
+}
+
+/// The proxy outpost that runs inside the core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedOutpostSettings {
+    /// Run it (default). Off: proxy providers need a separately deployed `redoubt-outpost`.
+    pub enabled: bool,
+}
+
+impl Default for EmbeddedOutpostSettings {
+    fn default() -> Self {
+        Self { enabled: true }
     }
 }
 
@@ -125,6 +140,7 @@ impl Default for CoreSettings {
             tls: TlsSettings::default(),
             external_url: String::new(),
             web: WebSettings::default(),
+            embedded_outpost: EmbeddedOutpostSettings::default(),
         }
     }
 }

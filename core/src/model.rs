@@ -338,3 +338,13 @@ pub struct Change {
     pub op: String,
     pub created_at: i64,
 }
+
+/// Sessions that were ended before they expired: every session of a user that began before
+/// `revoked_at_ms`, or the one core login session `session_id` (a sign-out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRevocation {
+    pub id: i64,
+    pub user_id: i64,
+    pub session_id: Option<String>,
+    pub revoked_at_ms: i64,
+}

@@ -126,6 +126,7 @@ impl Core {
             store.clone(),
             metrics.clone(),
             url,
+            crate::session_keys::SessionKeyring::new(&secret),
             stop_rx,
         ));
         let web = crate::web::WebContext {
@@ -292,6 +293,11 @@ async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiv
             Ok(n) if n > 0 => tracing::debug!(deleted = n, "pruned expired OIDC codes and tokens"),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "pruning expired OIDC codes and tokens failed"),
+        }
+        match store.prune_session_revocations().await {
+            Ok(n) if n > 0 => tracing::info!(forgotten = n, "forgot expired session revocations"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning session revocations failed"),
         }
         match store
             .prune_instances(store.now() - INSTANCE_RETENTION_SECONDS)

@@ -598,3 +598,10 @@ pub struct SigningKeyRotated {
     /// Its algorithm (always ES256).
     pub algorithm: String,
 }
+
+/// A new generation of session-cookie keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionKeysRotated {
+    /// The new generation; outposts seal with it and still open cookies of the one before.
+    pub generation: i64,
+}

@@ -13,6 +13,7 @@ mod outpost_actions;
 mod outpost_facing;
 mod outposts;
 pub mod providers;
+mod sessions;
 pub mod state;
 mod tokens;
 mod users;
@@ -84,6 +85,7 @@ pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(outpost_facing::router())
         .merge(outpost_actions::router())
         .merge(crate::oidc::admin::router())
+        .merge(sessions::router())
         .split_for_parts()
 }
 

@@ -68,3 +68,14 @@ pub(crate) fn provider(provider: Provider, application: Option<Application>) -> 
         }),
     }
 }
+
+/// A session revocation as outposts receive it.
+pub(crate) fn revocation(
+    r: crate::model::SessionRevocation,
+) -> redoubt_outpost_proto::session::SessionRevocation {
+    redoubt_outpost_proto::session::SessionRevocation {
+        user_id: r.user_id,
+        session_id: r.session_id,
+        revoked_at_ms: r.revoked_at_ms,
+    }
+}

@@ -45,6 +45,8 @@ pub struct ChannelHub {
     /// Bounds how many sessions set up at once, so a herd of outposts reconnecting after a core
     /// restart queues instead of exhausting the database pool.
     pub(crate) setup: tokio::sync::Semaphore,
+    /// Derives the session-cookie keys in proxy outposts' snapshots.
+    pub keyring: crate::session_keys::SessionKeyring,
     /// The newest snapshot message of each outpost, encoded once for all its replicas.
     snapshots: std::sync::Mutex<std::collections::HashMap<i64, (i64, Arc<str>)>>,
 }
@@ -55,6 +57,7 @@ impl ChannelHub {
         store: Store,
         metrics: Arc<Metrics>,
         database_url: String,
+        keyring: crate::session_keys::SessionKeyring,
         stop: watch::Receiver<bool>,
     ) -> Self {
         let (batches, _) = broadcast::channel(1024);
@@ -65,6 +68,7 @@ impl ChannelHub {
             batches,
             stop,
             database_url,
+            keyring,
             setup: tokio::sync::Semaphore::new(SETUP_CONCURRENCY),
             snapshots: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
@@ -89,7 +93,7 @@ impl ChannelHub {
         {
             return Ok((revision, text));
         }
-        let snapshot = snapshot::build(&self.store, outpost_id).await?;
+        let snapshot = snapshot::build(&self.store, &self.keyring, outpost_id).await?;
         let revision = snapshot.revision;
         let message = redoubt_outpost_proto::control::CoreMessage::Snapshot(snapshot);
         let text: Arc<str> = serde_json::to_string(&message)

@@ -130,7 +130,7 @@ async fn end_session(
     }
     login::end_session(state, headers).await?;
     if let Some((user_id, sid)) = hint.as_ref().and_then(hinted_session) {
-        crate::web::revoke_sessions(&state.store, user_id, Some(&sid)).await?;
+        state.store.revoke_sessions(user_id, Some(&sid)).await?;
     }
     let clear = cookies::clear(session::COOKIE, origin.secure);
     match target {

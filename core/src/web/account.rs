@@ -275,7 +275,7 @@ pub async fn change_password(
         .await?;
     record(&state, &p.user, "password_change", &source).await;
     let mut set = p.set.clone();
-    set.push(renew(&state, &origin, &p).await?);
+    set.push(renew(&state, &origin, &p)?);
     render_account(
         &state,
         StatusCode::OK,
@@ -287,11 +287,9 @@ pub async fn change_password(
     .await
 }
 
-/// Revokes every session of the user (the store does so on credential changes; this makes
-/// sure) and starts a fresh one for this browser.
-async fn renew(state: &AppState, origin: &Origin, p: &Posted) -> Result<String, WebError> {
-    super::revoke_sessions(&state.store, p.user.id, None).await?;
-    let _ = &p.session;
+/// A fresh session for this browser, after the store revoked every session of the user (it
+/// does so on password and TOTP changes): the new login time is later than the revocation.
+fn renew(state: &AppState, origin: &Origin, p: &Posted) -> Result<String, WebError> {
     let (_, cookie) = start_session(state, p.user.id, origin.secure)?;
     Ok(cookie)
 }
@@ -394,7 +392,7 @@ pub async fn confirm_totp(
     let source = peer.ip().to_string();
     record(&state, &p.user, "totp_enroll", &source).await;
     let mut set = p.set.clone();
-    set.push(renew(&state, &origin, &p).await?);
+    set.push(renew(&state, &origin, &p)?);
     render_account(
         &state,
         StatusCode::OK,

@@ -275,7 +275,10 @@ pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<(), We
     if let Some(value) = cookies::get(headers, session::COOKIE)
         && let Ok(session) = session::Session::open(&state.web.sessions, &value, state.store.now())
     {
-        super::revoke_sessions(&state.store, session.user_id, Some(&session.sid)).await?;
+        state
+            .store
+            .revoke_sessions(session.user_id, Some(&session.sid))
+            .await?;
     }
     Ok(())
 }

@@ -134,25 +134,11 @@ impl From<crate::auth::credentials::CheckError> for WebError {
     }
 }
 
-/// Milliseconds since the epoch from the injected clock.
-pub fn now_ms(store: &Store) -> i64 {
-    store.now().saturating_mul(1000)
-}
-
-/// Whether a revocation ends this session (see `Store::session_revoked`).
+/// Whether a revocation ends this session.
 pub async fn session_revoked(store: &Store, session: &Session) -> Result<bool, StoreError> {
-    let _ = (store, session);
-    Ok(false)
-}
-
-/// Ends one session (`Some(sid)`) or all of a user's sessions.
-pub async fn revoke_sessions(
-    store: &Store,
-    user_id: i64,
-    sid: Option<&str>,
-) -> Result<(), StoreError> {
-    let _ = (store, user_id, sid);
-    Ok(())
+    store
+        .session_revoked(session.user_id, &session.sid, session.auth_time_ms)
+        .await
 }
 
 /// The valid login session of this request, with its user.
@@ -186,7 +172,7 @@ pub fn start_session(
     let session = Session {
         sid: session::new_sid().map_err(|e| WebError::Internal(e.to_string()))?,
         user_id,
-        auth_time_ms: now_ms(&state.store),
+        auth_time_ms: state.store.now_ms(),
         expires_at: state.store.now().saturating_add(state.web.session_seconds),
     };
     let sealed = session
