@@ -157,11 +157,11 @@ mod tests {
             b64(br#"{"sub":"1"}"#)
         );
         assert_eq!(
-            verify(&none_alg, &[public.clone()]).err(),
+            verify(&none_alg, std::slice::from_ref(&public)).err(),
             Some(JwtError::Algorithm)
         );
         assert_eq!(
-            verify("a.b", &[public.clone()]).err(),
+            verify("a.b", std::slice::from_ref(&public)).err(),
             Some(JwtError::Malformed)
         );
         assert_eq!(
