@@ -543,7 +543,23 @@ async fn authorization_errors_never_redirect_to_unknown_places() {
     let page = browser
         .get(&format!("/oauth/authorize?{query}&prompt=login"))
         .await;
-    assert!(page.location.expect("location").starts_with("/login?next="));
+    let location = page.location.expect("location");
+    assert!(location.starts_with("/login?next="));
+    assert!(!location.contains("prompt"), "the way back does not loop");
+    // max_age: an older login must be repeated.
+    core.clock.advance(20);
+    let page = browser
+        .get(&format!("/oauth/authorize?{query}&max_age=3600"))
+        .await;
+    assert!(query_of(&page.location.expect("location")).contains_key("code"));
+    let page = browser
+        .get(&format!("/oauth/authorize?{query}&max_age=10"))
+        .await;
+    let location = page.location.expect("location");
+    assert!(
+        location.starts_with("/login?next=") && !location.contains("max_age"),
+        "{location}"
+    );
 }
 
 #[tokio::test]

@@ -124,7 +124,11 @@ async fn authorize(
     };
     let session = current_session(state, headers).await?;
     let login_url = || {
-        let back = format!("{AUTHORIZE_PATH}?{}", params.to_query_without("prompt"));
+        // Without prompt and max_age, so the fresh login satisfies the request (no loop).
+        let back = format!(
+            "{AUTHORIZE_PATH}?{}",
+            params.to_query_without(&["prompt", "max_age"])
+        );
         let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
         format!("{LOGIN_PATH}?next={next}")
     };
@@ -133,7 +137,15 @@ async fn authorize(
             return Ok(redirect_err("login_required", "the user is not signed in"));
         }
         (None, _) | (Some(_), Prompt::Login) => return Ok(html::redirect(&login_url(), &[])),
-        (Some(found), _) => found,
+        (Some((session, user)), _) => {
+            let too_old = request.max_age.is_some_and(|max| {
+                state.store.now_ms() - session.auth_time_ms > max.saturating_mul(1000)
+            });
+            if too_old {
+                return Ok(html::redirect(&login_url(), &[]));
+            }
+            (session, user)
+        }
     };
     let groups = state.store.effective_groups(user.id).await?;
     if !has_application_access(application, &groups) {

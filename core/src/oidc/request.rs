@@ -39,10 +39,10 @@ impl Params {
         self.0.get(key).map(String::as_str)
     }
 
-    /// The parameters as a query string, without `drop`.
-    pub fn to_query_without(&self, drop: &str) -> String {
+    /// The parameters as a query string, without those named in `drop`.
+    pub fn to_query_without(&self, drop: &[&str]) -> String {
         let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.0.iter().filter(|(k, _)| k.as_str() != drop) {
+        for (k, v) in self.0.iter().filter(|(k, _)| !drop.contains(&k.as_str())) {
             out.append_pair(k, v);
         }
         out.finish()
@@ -71,6 +71,8 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub prompt: Prompt,
+    /// Longest acceptable time since the login, seconds (`max_age`).
+    pub max_age: Option<i64>,
 }
 
 /// Why a request was refused, and how to tell.
@@ -193,6 +195,18 @@ pub fn validate(params: &Params, client: Option<&Client>) -> Result<AuthorizeReq
             _ => return Err(refuse("invalid_request", "unknown prompt value")),
         }
     }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(seconds) if seconds >= 0 => Some(seconds),
+            _ => {
+                return Err(refuse(
+                    "invalid_request",
+                    "max_age must be a number of seconds",
+                ));
+            }
+        },
+    };
     Ok(AuthorizeRequest {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -201,6 +215,7 @@ pub fn validate(params: &Params, client: Option<&Client>) -> Result<AuthorizeReq
         nonce: params.get("nonce").map(str::to_owned),
         code_challenge,
         prompt,
+        max_age,
     })
 }
 
@@ -334,7 +349,7 @@ mod tests {
     fn repeated_parameters_are_refused() {
         assert!(Params::parse(b"a=1&a=2").is_err());
         assert_eq!(
-            params("a=1&b=2&prompt=login").to_query_without("prompt"),
+            params("a=1&b=2&prompt=login&max_age=0").to_query_without(&["prompt", "max_age"]),
             "a=1&b=2"
         );
     }
