@@ -1119,3 +1119,17 @@ async fn an_independent_relying_party_signs_in() {
     assert_eq!(result["userinfo"]["email"], "alice@example.com");
     assert_eq!(result["refreshed"], true);
 }
+
+#[tokio::test]
+async fn deleting_the_client_ends_its_tokens() {
+    let (core, mut browser, rp, _) = signed_in().await;
+    let code = authorize(&mut browser, &rp, "openid", None).await;
+    let (_, tokens) = exchange(&core, &rp, &code, None).await;
+    let access = tokens["access_token"].as_str().expect("a");
+    assert_eq!(userinfo(&core, access).await.0, 200);
+    core.api
+        .delete(&format!("/api/v1/providers/{}", rp.provider_id))
+        .await
+        .expect(204);
+    assert_eq!(userinfo(&core, access).await.0, 401);
+}

@@ -56,6 +56,7 @@ CREATE INDEX oidc_refresh_tokens_expiry ON oidc_refresh_tokens(expires_at);
 CREATE TABLE oidc_access_tokens (
     jti TEXT PRIMARY KEY,
     family_id TEXT NOT NULL,
+    provider_id BIGINT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
     client_id TEXT NOT NULL,
     user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     expires_at BIGINT NOT NULL,

@@ -53,6 +53,7 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<TokenResponse,
         .add_access_token(
             &jti,
             grant.family_id,
+            grant.client.provider.id,
             &grant.client.client_id,
             grant.user.id,
             now.saturating_add(access_lifetime),

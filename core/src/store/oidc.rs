@@ -240,22 +240,29 @@ impl Store {
         .rows_affected())
     }
 
-    /// Every OIDC provider.
+    /// Every OIDC provider, in one query.
     pub async fn oidc_providers(&self) -> Result<Vec<Provider>, StoreError> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM providers WHERE kind = $1 ORDER BY id")
-                .bind(ProviderKind::Oidc.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-        let mut providers = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.provider(id).await {
-                Ok(provider) => providers.push(provider),
-                Err(StoreError::NotFound(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(providers)
+        let rows = sqlx::query(
+            "SELECT id, name, settings, created_at, updated_at FROM providers \
+             WHERE kind = $1 ORDER BY id",
+        )
+        .bind(ProviderKind::Oidc.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let settings: String = row.try_get("settings")?;
+                Ok(Provider {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    kind: ProviderKind::Oidc,
+                    settings: serde_json::from_str(&settings).unwrap_or_default(),
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Stores an authorization code.
@@ -404,21 +411,23 @@ impl Store {
         self.commit(tx).await
     }
 
-    /// Records an issued access token.
+    /// Records an issued access token (deleted with its provider).
     pub async fn add_access_token(
         &self,
         jti: &str,
         family_id: &str,
+        provider_id: i64,
         client_id: &str,
         user_id: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO oidc_access_tokens (jti, family_id, client_id, user_id, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oidc_access_tokens (jti, family_id, provider_id, client_id, user_id, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(jti)
         .bind(family_id)
+        .bind(provider_id)
         .bind(client_id)
         .bind(user_id)
         .bind(expires_at)
