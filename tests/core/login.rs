@@ -607,3 +607,40 @@ async fn disabled_users_lose_their_session() {
         .expect(200);
     assert_eq!(browser.get("/account").await.status, 303);
 }
+
+#[tokio::test]
+async fn over_https_cookies_are_secure() {
+    let core = TestCore::start().await;
+    let pem = std::fs::read(core.ca_file()).expect("certificate");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = client
+        .get(format!("{}/login", core.https_url))
+        .send()
+        .await
+        .expect("https");
+    let csrf_cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("redoubt_csrf="))
+        .expect("csrf cookie")
+        .to_owned();
+    assert!(csrf_cookie.ends_with("; Secure"), "{csrf_cookie}");
+    let doc: serde_json::Value = client
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            core.https_url
+        ))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["issuer"], core.https_url);
+}
