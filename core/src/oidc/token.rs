@@ -12,12 +12,52 @@ use super::{claims, pkce};
 use crate::api::AppState;
 use crate::auth::credentials::has_application_access;
 use crate::auth::token;
-use crate::store::oidc::{CodeUse, RefreshUse};
+use crate::store::oidc::{AuthorizationCodeRow, CodeUse, RefreshUse};
 use crate::web::Origin;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+
+/// Whether a spent code may be exchanged by `client` with this `redirect_uri` and PKCE
+/// `verifier` at `now`; the error is the description of an `invalid_grant`.
+pub fn check_code(
+    row: &AuthorizationCodeRow,
+    client: &Client,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now: i64,
+) -> Result<(), &'static str> {
+    if row.expires_at <= now {
+        return Err("the code has expired");
+    }
+    if row.client_id != client.client_id {
+        return Err("the code was issued to another client");
+    }
+    if redirect_uri != Some(row.redirect_uri.as_str()) {
+        return Err("redirect_uri does not match the authorization request");
+    }
+    match (&row.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => Ok(()),
+        (Some(_), _) => Err("code_verifier does not match the code challenge"),
+        (None, Some(_)) => {
+            Err("code_verifier given but the authorization request had no code_challenge")
+        }
+        (None, None) if client.is_public() => Err("public clients must use PKCE"),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The scope of a refreshed grant: the granted one, or a subset the client asks for.
+pub fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, &'static str> {
+    match asked {
+        None => Ok(granted.to_owned()),
+        Some(asked) if asked.split(' ').all(|s| claims::has_scope(granted, s)) => {
+            Ok(asked.to_owned())
+        }
+        Some(_) => Err("a refresh cannot widen the scope"),
+    }
+}
 
 /// Reads and authenticates the calling client.
 pub async fn authenticated_client(
@@ -85,36 +125,14 @@ async fn code_grant(
         }
         CodeUse::Unknown => return Err(OAuthFailure::invalid_grant("unknown code")),
     };
-    if row.expires_at <= state.store.now() {
-        return Err(OAuthFailure::invalid_grant("the code has expired"));
-    }
-    if row.client_id != client.client_id {
-        return Err(OAuthFailure::invalid_grant(
-            "the code was issued to another client",
-        ));
-    }
-    if form.get("redirect_uri") != Some(row.redirect_uri.as_str()) {
-        return Err(OAuthFailure::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    match (&row.code_challenge, form.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify(challenge, verifier) => {}
-        (Some(_), _) => {
-            return Err(OAuthFailure::invalid_grant(
-                "code_verifier does not match the code challenge",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(OAuthFailure::invalid_grant(
-                "code_verifier given but the authorization request had no code_challenge",
-            ));
-        }
-        (None, None) if client.is_public() => {
-            return Err(OAuthFailure::invalid_grant("public clients must use PKCE"));
-        }
-        (None, None) => {}
-    }
+    check_code(
+        &row,
+        client,
+        form.get("redirect_uri"),
+        form.get("code_verifier"),
+        state.store.now(),
+    )
+    .map_err(OAuthFailure::invalid_grant)?;
     let Some(user) = user(state, row.user_id).await? else {
         return Err(OAuthFailure::invalid_grant("the user no longer exists"));
     };
@@ -170,18 +188,8 @@ async fn refresh_grant(
     if row.expires_at <= state.store.now() {
         return Err(OAuthFailure::invalid_grant("the refresh token has expired"));
     }
-    let scope = match form.get("scope") {
-        None => row.scope.clone(),
-        Some(asked) => {
-            if asked.split(' ').any(|s| !claims::has_scope(&row.scope, s)) {
-                return Err(OAuthFailure::bad_request(
-                    "invalid_scope",
-                    "a refresh cannot widen the scope",
-                ));
-            }
-            asked.to_owned()
-        }
-    };
+    let scope = narrowed_scope(&row.scope, form.get("scope"))
+        .map_err(|m| OAuthFailure::bad_request("invalid_scope", m))?;
     let Some(user) = user(state, row.user_id).await? else {
         return Err(OAuthFailure::invalid_grant("the user no longer exists"));
     };
@@ -216,4 +224,90 @@ async fn refresh_grant(
     )
     .await?;
     Ok(no_store(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Provider, ProviderKind};
+    use crate::oidc::clients::ClientKind;
+
+    fn client(id: &str, public: bool) -> Client {
+        let settings = serde_json::json!({
+            "client_id": id,
+            "client_type": if public { "public" } else { "confidential" },
+            "redirect_uris": ["https://app/cb"],
+        });
+        Client {
+            client_id: id.into(),
+            provider: Provider {
+                id: 1,
+                name: id.into(),
+                kind: ProviderKind::Oidc,
+                settings: settings.clone(),
+                created_at: 0,
+                updated_at: 0,
+            },
+            application: None,
+            kind: ClientKind::Oidc(serde_json::from_value(settings).expect("settings")),
+        }
+    }
+
+    fn row(challenge: Option<&str>) -> AuthorizationCodeRow {
+        AuthorizationCodeRow {
+            provider_id: 1,
+            client_id: "app".into(),
+            user_id: 7,
+            redirect_uri: "https://app/cb".into(),
+            scope: "openid".into(),
+            nonce: None,
+            code_challenge: challenge.map(str::to_owned),
+            session_id: "s".into(),
+            auth_time_ms: 0,
+            family_id: None,
+            expires_at: 100,
+        }
+    }
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn codes_are_bound_to_client_redirect_pkce_and_time() {
+        let app = client("app", false);
+        let cb = Some("https://app/cb");
+        assert_eq!(check_code(&row(None), &app, cb, None, 99), Ok(()));
+        assert!(
+            check_code(&row(None), &app, cb, None, 100).is_err(),
+            "expired"
+        );
+        assert!(check_code(&row(None), &client("other", false), cb, None, 0).is_err());
+        assert!(check_code(&row(None), &app, Some("https://app/x"), None, 0).is_err());
+        assert!(check_code(&row(None), &app, None, None, 0).is_err());
+        assert!(check_code(&row(None), &app, cb, Some(VERIFIER), 0).is_err());
+        assert_eq!(
+            check_code(&row(Some(CHALLENGE)), &app, cb, Some(VERIFIER), 0),
+            Ok(())
+        );
+        assert!(check_code(&row(Some(CHALLENGE)), &app, cb, None, 0).is_err());
+        assert!(check_code(&row(Some(CHALLENGE)), &app, cb, Some(CHALLENGE), 0).is_err());
+        let public = client("app", true);
+        assert!(
+            check_code(&row(None), &public, cb, None, 0).is_err(),
+            "public needs PKCE"
+        );
+    }
+
+    #[test]
+    fn refreshes_may_narrow_but_not_widen() {
+        assert_eq!(
+            narrowed_scope("openid email", None).as_deref(),
+            Ok("openid email")
+        );
+        assert_eq!(
+            narrowed_scope("openid email", Some("openid")).as_deref(),
+            Ok("openid")
+        );
+        assert!(narrowed_scope("openid", Some("openid groups")).is_err());
+    }
 }
