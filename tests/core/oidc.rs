@@ -906,7 +906,17 @@ async fn proxy_clients_authenticate_with_their_outpost_token() {
                 .1
         }
     };
-    assert_eq!(introspect().await["active"], true);
+    let seen = introspect().await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(
+        seen["client_id"], "grafana",
+        "the client the token was issued to"
+    );
+    assert_eq!(
+        seen["preferred_username"], "alice",
+        "a proxy sees the whole profile"
+    );
+    assert!(seen["groups"].as_array().is_some_and(|g| g.len() == 2));
     let app = core
         .api
         .get("/api/v1/applications?search=intranet")

@@ -2,7 +2,8 @@
 //! Access tokens are active while signed by a published key, unexpired, not revoked, their user
 //! active and their login session standing; refresh tokens likewise while current, and only
 //! for the client they were issued to. When the caller is a proxy client the token's user must
-//! also be allowed to use that proxy provider's application.
+//! also be allowed to use that proxy provider's application, and it is told the user's whole
+//! profile (name, email, groups) for the identity headers, whatever the token's scope.
 
 use super::access::{self, session_stands};
 use super::claims;
@@ -19,6 +20,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use redoubt_outpost_proto::oidc::IntrospectionResponse;
+
+/// The claims a proxy client is told about a token's user.
+const PROXY_SCOPE: &str = "openid profile email groups";
 
 fn inactive() -> IntrospectionResponse {
     IntrospectionResponse {
@@ -116,7 +120,13 @@ pub async fn introspect(
             return Ok(no_store(inactive()));
         }
     }
-    let mut identity = claims::identity(&described.user, &groups, &described.scope);
+    // A proxy sets identity headers for its application whatever scope the token was issued
+    // with, so it sees the whole profile (of a user allowed to use that application).
+    let claim_scope = match caller.kind {
+        ClientKind::Proxy(_) => PROXY_SCOPE,
+        ClientKind::Oidc(_) => described.scope.as_str(),
+    };
+    let mut identity = claims::identity(&described.user, &groups, claim_scope);
     identity.sid = Some(described.sid);
     identity.auth_time = Some(described.auth_time_ms.div_euclid(1000));
     identity.auth_time_ms = Some(described.auth_time_ms);
