@@ -647,6 +647,13 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     );
     let (status, _) = refresh(second["refresh_token"].as_str().expect("r").to_owned()).await;
     assert_eq!(status, 400);
+    let events = core
+        .api
+        .get("/api/v1/events?action=oidc_grant_reuse")
+        .await
+        .expect(200);
+    assert_eq!(events["items"][0]["detail"]["grant"], "refresh_token");
+    assert_eq!(events["items"][0]["source_address"], "127.0.0.1");
     assert_eq!(
         userinfo(&core, second["access_token"].as_str().expect("a"))
             .await

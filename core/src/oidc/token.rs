@@ -12,10 +12,12 @@ use super::{claims, pkce};
 use crate::api::AppState;
 use crate::auth::credentials::has_application_access;
 use crate::auth::token;
+use crate::model::{NewEvent, Outcome};
+use crate::net::PeerAddr;
 use crate::store::oidc::{AuthorizationCodeRow, CodeUse, RefreshUse};
 use crate::web::Origin;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -59,6 +61,22 @@ pub fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, &'st
     }
 }
 
+/// Records (and logs) a replayed code or refresh token: a sign of a stolen token.
+async fn reuse_event(state: &AppState, client: &Client, source: &str, kind: &str) {
+    tracing::warn!(client_id = %client.client_id, kind, "a spent grant was presented again: every token issued from it is revoked");
+    let event = NewEvent {
+        actor: format!("client:{}", client.client_id),
+        action: "oidc_grant_reuse",
+        target: client.client_id.clone(),
+        source_address: source.to_owned(),
+        outcome: Outcome::Failure,
+        detail: serde_json::json!({ "grant": kind, "provider_id": client.provider.id }),
+    };
+    if let Err(error) = state.store.record_event(&event).await {
+        tracing::warn!(%error, "could not record a grant reuse event");
+    }
+}
+
 /// Reads and authenticates the calling client.
 pub async fn authenticated_client(
     state: &AppState,
@@ -84,14 +102,16 @@ pub async fn authenticated_client(
 pub async fn token(
     State(state): State<AppState>,
     origin: Origin,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthFailure> {
+    let source = peer.ip().to_string();
     let form = Params::parse(&body).map_err(|m| OAuthFailure::bad_request("invalid_request", m))?;
     let client = authenticated_client(&state, &headers, &form).await?;
     match form.get("grant_type") {
-        Some("authorization_code") => code_grant(&state, &origin, &client, &form).await,
-        Some("refresh_token") => refresh_grant(&state, &origin, &client, &form).await,
+        Some("authorization_code") => code_grant(&state, &origin, &client, &form, &source).await,
+        Some("refresh_token") => refresh_grant(&state, &origin, &client, &form, &source).await,
         Some(_) => Err(OAuthFailure::bad_request(
             "unsupported_grant_type",
             "use authorization_code or refresh_token",
@@ -108,6 +128,7 @@ async fn code_grant(
     origin: &Origin,
     client: &Client,
     form: &Params,
+    source: &str,
 ) -> Result<Response, OAuthFailure> {
     let code = form
         .get("code")
@@ -120,7 +141,7 @@ async fn code_grant(
     {
         CodeUse::Fresh(row) => row,
         CodeUse::Reused => {
-            tracing::warn!(client_id = %client.client_id, "authorization code reused: tokens issued from it revoked");
+            reuse_event(state, client, source, "authorization_code").await;
             return Err(OAuthFailure::invalid_grant("the code was already used"));
         }
         CodeUse::Unknown => return Err(OAuthFailure::invalid_grant("unknown code")),
@@ -165,6 +186,7 @@ async fn refresh_grant(
     origin: &Origin,
     client: &Client,
     form: &Params,
+    source: &str,
 ) -> Result<Response, OAuthFailure> {
     let presented = form
         .get("refresh_token")
@@ -178,7 +200,7 @@ async fn refresh_grant(
     let row = match state.store.use_refresh_token(&hash).await? {
         RefreshUse::Fresh(row) => row,
         RefreshUse::Reused => {
-            tracing::warn!(client_id = %client.client_id, "refresh token reused: its family is revoked");
+            reuse_event(state, client, source, "refresh_token").await;
             return Err(OAuthFailure::invalid_grant(
                 "the refresh token was already used or revoked",
             ));
