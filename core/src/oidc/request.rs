@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 /// Scopes this provider knows; others are ignored.
 pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
-/// Longest accepted parameter value.
-const MAX_VALUE_BYTES: usize = 2048;
+/// Longest accepted parameter value: room for an `id_token_hint` with many groups.
+const MAX_VALUE_BYTES: usize = super::jwt::MAX_TOKEN_BYTES;
 
 /// Raw parameters, each at most once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
