@@ -1150,3 +1150,81 @@ async fn deleting_the_client_ends_its_tokens() {
         .expect(204);
     assert_eq!(userinfo(&core, access).await.0, 401);
 }
+
+#[tokio::test]
+async fn bad_input_never_causes_a_server_error() {
+    let (core, mut browser, _rp, _) = signed_in().await;
+    let garbage = [
+        "",
+        "%",
+        "%ff%fe=%00",
+        "client_id=grafana&redirect_uri=%zz",
+        "a=1&a=2",
+        "token=a.b.c&client_id=grafana",
+        "grant_type=authorization_code&code=%00",
+        "id_token_hint=eyJhbGciOiJub25lIn0.e30.",
+    ];
+    for path in [
+        "/oauth/authorize",
+        "/oauth/token",
+        "/oauth/userinfo",
+        "/oauth/introspect",
+        "/oauth/revoke",
+        "/oauth/end-session",
+        "/login",
+        "/logout",
+        "/account/password",
+        "/account/totp/confirm",
+    ] {
+        for input in garbage {
+            let page = browser.post(path, &[("raw", input)]).await;
+            assert!(
+                page.status.as_u16() < 500,
+                "POST {path} {input}: {}",
+                page.status
+            );
+            let raw = reqwest::Client::new()
+                .post(format!("{}{path}", core.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(
+                    "cookie",
+                    "redoubt_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                )
+                .body(input.as_bytes().to_vec())
+                .send()
+                .await
+                .expect("raw post");
+            assert!(
+                raw.status().as_u16() < 500,
+                "raw POST {path} {input}: {}",
+                raw.status()
+            );
+            let page = browser.get(&format!("{path}?{input}")).await;
+            assert!(
+                page.status.as_u16() < 500,
+                "GET {path}?{input}: {}",
+                page.status
+            );
+        }
+    }
+    // Tampered cookies are "not signed in".
+    let mut tampered = Browser::new(&core.url);
+    tampered
+        .cookies
+        .insert("redoubt_session".into(), "v1.%%%".into());
+    tampered.cookies.insert("redoubt_csrf".into(), "x".into());
+    assert_eq!(tampered.get("/account").await.status, 303);
+    let page = tampered
+        .get("/oauth/authorize?response_type=code&client_id=grafana&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&scope=openid")
+        .await;
+    assert!(page.location.expect("location").starts_with("/login?next="));
+    // A raw, oversized Authorization header is refused cleanly too.
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth/token", core.url))
+        .header("authorization", format!("Basic {}", "A".repeat(6000)))
+        .body("grant_type=refresh_token&refresh_token=x")
+        .send()
+        .await
+        .expect("token");
+    assert!(response.status().as_u16() < 500);
+}
