@@ -24,6 +24,16 @@ const PENDING_CONTEXT: &[u8] = b"redoubt login pending v1";
 pub const ACTOR: &str = "login";
 
 fn login_form(csrf: &str, next: &str, username: &str, error: Option<&str>) -> String {
+    login_form_with(csrf, next, username, error, "")
+}
+
+fn login_form_with(
+    csrf: &str,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+    notice: &str,
+) -> String {
     let error = error.map(alert).unwrap_or_default();
     let described = if error.is_empty() {
         ""
@@ -33,7 +43,7 @@ fn login_form(csrf: &str, next: &str, username: &str, error: Option<&str>) -> St
     html::page(
         "Sign in",
         &format!(
-            "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">{}{}\
+            "<h1>Sign in</h1>{notice}{error}<form method=\"post\" action=\"/login\">{}{}\
              <label for=\"username\">Username</label>\
              <input id=\"username\" name=\"username\" autocomplete=\"username\" required \
              autocapitalize=\"none\" spellcheck=\"false\" value=\"{}\"{described}>\
@@ -87,6 +97,7 @@ fn open_pending(state: &AppState, token: &str) -> Option<String> {
 
 /// `GET /login`: the form.
 pub async fn show(
+    State(state): State<AppState>,
     origin: Origin,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -94,9 +105,18 @@ pub async fn show(
     let params = Params::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
     let next = next::or_default(params.get("next"));
     let (token, cookie) = csrf_token(&headers, origin.secure)?;
+    let notice = match super::current_session(&state, &headers).await? {
+        Some((_, user)) => format!(
+            "<p class=\"notice\" role=\"status\">You are signed in as <strong>{}</strong>. \
+             <a href=\"{}\">Continue</a>, or sign in again below.</p>",
+            escape(&user.username),
+            escape(next)
+        ),
+        None => String::new(),
+    };
     Ok(html::respond(
         StatusCode::OK,
-        login_form(&token, next, "", None),
+        login_form_with(&token, next, "", None, &notice),
         &cookie.into_iter().collect::<Vec<_>>(),
     ))
 }
