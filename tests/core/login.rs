@@ -224,6 +224,12 @@ async fn login_page_is_accessible_and_sets_a_locked_down_session() {
             .body
             .contains("<strong id=\"username\">alice</strong>")
     );
+    let again = browser.get("/login").await;
+    assert!(
+        again
+            .body
+            .contains("You are signed in as <strong>alice</strong>")
+    );
 
     // The attempt is an event of the shared credential check, from the TCP peer.
     let events = core
