@@ -1228,3 +1228,57 @@ async fn bad_input_never_causes_a_server_error() {
         .expect("token");
     assert!(response.status().as_u16() < 500);
 }
+
+#[tokio::test]
+async fn browser_applications_may_call_the_token_endpoints_cross_origin() {
+    let core = TestCore::start().await;
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/oauth/userinfo", core.url),
+        )
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("authorization")
+    );
+    let token = client
+        .post(format!("{}/oauth/token", core.url))
+        .header("origin", "https://spa.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=authorization_code&client_id=nobody")
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(token.status(), 401);
+    assert_eq!(token.headers()["access-control-allow-origin"], "*");
+    assert!(
+        token
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    // Browser navigations and the server-side endpoints do not answer cross-origin reads.
+    let authorize = client
+        .get(format!("{}/oauth/authorize", core.url))
+        .header("origin", "https://spa.example")
+        .send()
+        .await
+        .expect("authorize");
+    assert!(
+        authorize
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

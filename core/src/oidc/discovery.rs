@@ -51,24 +51,14 @@ pub fn document(issuer: &str) -> Value {
 
 /// `GET /.well-known/openid-configuration`.
 pub async fn configuration(origin: Origin) -> Response {
-    let mut response = axum::Json(document(&origin.base)).into_response();
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+    axum::Json(document(&origin.base)).into_response()
 }
 
 /// `GET /oauth/jwks`: the current key and the retired ones still in their retention period.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, OAuthFailure> {
     let set = state.web.keys.jwks().await?;
     let mut response = axum::Json(set).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
+    response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );

@@ -30,8 +30,10 @@ pub mod userinfo;
 
 use crate::api::AppState;
 use axum::Router;
+use axum::http::{Method, header};
 use axum::routing::{get, post};
 use redoubt_outpost_proto::oidc as paths;
+use tower_http::cors::{Any, CorsLayer};
 
 /// Random 256-bit value, base64url: codes, refresh tokens, token ids.
 pub fn random_token() -> Result<String, getrandom::Error> {
@@ -40,24 +42,35 @@ pub fn random_token() -> Result<String, getrandom::Error> {
     Ok(data_encoding::BASE64URL_NOPAD.encode(&bytes))
 }
 
-/// The provider's routes (the key rotation lives in the REST API, see [`admin`]).
+/// The provider's routes (the key rotation lives in the REST API, see [`admin`]). The endpoints
+/// browser applications call directly (discovery, JWKS, token, UserInfo, revocation) answer
+/// cross-origin requests from any origin, without cookies: public clients in the browser
+/// authenticate with PKCE and bearer tokens, never with ambient credentials.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    let cross_origin = Router::new()
         .route(paths::DISCOVERY_PATH, get(discovery::configuration))
         .route(paths::JWKS_PATH, get(discovery::jwks))
-        .route(
-            paths::AUTHORIZE_PATH,
-            get(authorize::get).post(authorize::post),
-        )
         .route(paths::TOKEN_PATH, post(token::token))
         .route(
             paths::USERINFO_PATH,
             get(userinfo::userinfo).post(userinfo::userinfo_post),
         )
-        .route(paths::INTROSPECT_PATH, post(introspect::introspect))
         .route(paths::REVOKE_PATH, post(revoke::revoke))
+        .layer(cors);
+    Router::new()
+        .route(
+            paths::AUTHORIZE_PATH,
+            get(authorize::get).post(authorize::post),
+        )
+        .route(paths::INTROSPECT_PATH, post(introspect::introspect))
         .route(
             paths::END_SESSION_PATH,
             get(end_session::get).post(end_session::post),
         )
+        .merge(cross_origin)
 }
