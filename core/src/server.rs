@@ -129,6 +129,15 @@ impl Core {
             crate::session_keys::SessionKeyring::new(&secret),
             stop_rx,
         ));
+        let web = crate::web::WebContext {
+            sessions: Sealer::new(&secret.derive("web-session")),
+            keys: crate::oidc::keys::KeyManager::new(
+                store.clone(),
+                Sealer::new(&secret.derive("oidc-signing-keys")),
+            ),
+            external_url: settings.external_url.clone(),
+            session_seconds: settings.web.session_seconds.max(60),
+        };
         let state = AppState {
             store,
             checker,
@@ -136,6 +145,7 @@ impl Core {
             sealer,
             metrics,
             hub,
+            web,
         };
         let tls = if settings.listen.https.is_empty() {
             None
@@ -161,6 +171,8 @@ impl Core {
         Router::new()
             .route("/-/health/live", get(api::health::live))
             .route("/-/health/ready", get(api::health::ready))
+            .merge(crate::web::router())
+            .merge(crate::oidc::router())
             .merge(api::router())
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(TimeoutLayer::with_status_code(
@@ -217,7 +229,7 @@ impl Core {
                 Some(tokio::spawn(crate::https::serve(
                     listener,
                     tls.config.clone(),
-                    self.http_router(),
+                    self.http_router().layer(axum::Extension(crate::web::Https)),
                     self.settings.limits.max_connections,
                     IDLE_TIMEOUT,
                     stop_rx.clone(),
@@ -276,6 +288,11 @@ async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiv
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "pruning old events failed"),
             }
+        }
+        match store.prune_oidc_tokens(store.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "pruned expired OIDC codes and tokens"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning expired OIDC codes and tokens failed"),
         }
         match store.prune_session_revocations().await {
             Ok(n) if n > 0 => tracing::info!(forgotten = n, "forgot expired session revocations"),

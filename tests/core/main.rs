@@ -10,6 +10,8 @@ mod directory;
 mod errors;
 mod examples;
 mod ldap;
+mod login;
+mod oidc;
 mod operations;
 mod outpost;
 mod outposts;

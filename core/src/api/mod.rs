@@ -17,7 +17,7 @@ mod sessions;
 pub mod state;
 mod tokens;
 mod users;
-mod validate;
+pub(crate) mod validate;
 
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
@@ -84,6 +84,7 @@ pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(outpost_facing::router())
         .merge(outpost_actions::router())
+        .merge(crate::oidc::admin::router())
         .merge(sessions::router())
         .split_for_parts()
 }

@@ -66,7 +66,7 @@ pub(super) fn provider_requires_mfa(kind: ProviderKind, settings: &serde_json::V
             .get("mfa")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(true),
-        ProviderKind::Proxy | ProviderKind::Rac => true,
+        ProviderKind::Proxy | ProviderKind::Rac | ProviderKind::Oidc => true,
     }
 }
 

@@ -9,7 +9,8 @@ use redoubt_outpost_proto::config::{
 /// The wire kind of a provider or outpost kind.
 pub(crate) fn kind(kind: ProviderKind) -> OutpostKind {
     match kind {
-        ProviderKind::Proxy => OutpostKind::Proxy,
+        // OIDC providers are never attached to outposts (the API refuses it).
+        ProviderKind::Proxy | ProviderKind::Oidc => OutpostKind::Proxy,
         ProviderKind::Ldap => OutpostKind::Ldap,
         ProviderKind::Radius => OutpostKind::Radius,
         ProviderKind::Rac => OutpostKind::Rac,

@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod groups;
 mod instances;
+pub mod oidc;
 pub mod outposts;
 mod providers;
 mod sessions;
