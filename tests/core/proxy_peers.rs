@@ -665,6 +665,38 @@ async fn forged_cookies_and_open_redirects_are_refused() {
         .await;
         assert_eq!(direct.status(), 401, "cookie `{forged}`");
     }
+    // Forged or replayed login state at the callback: refused with a page, never a session.
+    // A client in the middle of a login (it holds the outpost's login-state cookie).
+    let mut mid_login = HttpBrowser::new().expect("client");
+    let start = url::Url::parse(&format!("{app}/outpost.redoubt/start?rd={app}/")).expect("url");
+    let started = mid_login.send(&start, None, &[]).await.expect("start");
+    assert_eq!(started.status, 302);
+    for query in [
+        "code=made-up&state=forged".to_owned(),
+        format!("code=made-up&state={}", "A".repeat(5000)),
+        "state=&code=".to_owned(),
+        "error=access_denied&state=x".to_owned(),
+        String::new(),
+    ] {
+        let callback =
+            url::Url::parse(&format!("{app}/outpost.redoubt/callback?{query}")).expect("url");
+        let page = mid_login
+            .send(&callback, None, &[])
+            .await
+            .expect("callback");
+        assert!(
+            page.status.is_client_error() || page.status.is_redirection(),
+            "callback?{query} answered {}",
+            page.status
+        );
+        assert!(
+            mid_login
+                .jar
+                .get(&format!("redoubt_proxy_{}", served.provider_id))
+                .is_none(),
+            "callback?{query} opened a session"
+        );
+    }
     // The genuine cookie still works.
     let genuine = get_with(&format!("{app}/secret"), Some(&cookie), &[]).await;
     assert_eq!(genuine.status(), 200);
