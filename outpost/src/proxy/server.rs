@@ -1,7 +1,7 @@
 //! The proxy listeners: plain HTTP on `listen.http` and, with a certificate (`tls.cert_file`,
 //! `tls.key_file`), HTTPS on `listen.https`; HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) through
 //! hyper-util's auto builder, with upgrades (WebSocket). Bounded: at most [`MAX_CONNECTIONS`]
-//! open, request headers at most [`MAX_HEADER_BYTES`] (431 beyond), a header-read timeout, idle
+//! open, request heads bounded by [`MAX_HEADER_BYTES`] (431 beyond), a header-read timeout, idle
 //! connections closed, TLS handshakes under a timeout. Bodies are never buffered here.
 
 use super::service::{Peer, ProxyService};
@@ -28,8 +28,10 @@ use tokio_rustls::TlsAcceptor;
 
 /// Most connections open at once (further clients wait in the kernel backlog).
 pub const MAX_CONNECTIONS: usize = 8192;
-/// Largest request head (request line and headers); beyond it the answer is 431.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Largest request head: HTTP/2 header lists beyond it get 431. HTTP/1 heads are read into a
+/// buffer of at most this size and parsed after each read, so heads beyond twice this size always
+/// get 431 and those between once and twice may.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Longest wait for a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connection with no traffic for this long is closed (WebSockets included).

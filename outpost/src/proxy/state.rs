@@ -206,7 +206,7 @@ impl ProxyState {
                 domains.push((domain.clone(), i));
             }
         }
-        domains.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        domains.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         let sessions = snapshot.config.sessions.clone().unwrap_or_default();
         let (keys, bad) = Keyring::new(&sessions.keys);
         for b in bad {

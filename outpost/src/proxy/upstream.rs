@@ -207,8 +207,9 @@ fn client(tls: Arc<rustls::ClientConfig>) -> HttpClient {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    // hyper-rustls sets ALPN (http/1.1 only) itself and refuses a configuration that has one.
     let mut tls = (*tls).clone();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.alpn_protocols.clear();
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
