@@ -418,6 +418,42 @@ impl Harness {
     }
 }
 
+/// `promtool check metrics` on `text`; skipped (with a note) when promtool is missing, unless
+/// `REDOUBT_REQUIRE_PEERS=1`.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let spawned = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            assert!(
+                std::env::var("REDOUBT_REQUIRE_PEERS").as_deref() != Ok("1"),
+                "promtool is required but missing: {error}"
+            );
+            eprintln!("SKIPPED promtool check: promtool not installed ({error})");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
@@ -584,6 +620,7 @@ async fn proxy_mode_logs_in_passes_identity_streams_and_upgrades() {
     assert!(r.text().await.expect("body").contains("nowhere.test"));
 
     let metrics = h.metrics();
+    promtool_check(&metrics);
     for needle in [
         "redoubt_proxy_requests_total{mode=\"proxy\",result=\"allowed\"}",
         "redoubt_proxy_requests_total{mode=\"proxy\",result=\"upstream_timeout\"}",

@@ -3,7 +3,7 @@
 //! (nginx wants 401, the other reverse proxies and proxy mode a redirect to the login start).
 
 use super::forward::Flavour;
-use super::session::{OpenError, Session, open_session, session_aad};
+use super::session::{OpenError, Session, open_session};
 use super::state::{ProviderView, ProxyState};
 
 /// What the cookie says.
@@ -44,8 +44,7 @@ pub fn check_session(
     let Some(cookie) = cookie else {
         return Check::Anonymous(Anonymous::NoCookie);
     };
-    let aad = session_aad(provider.id, &provider.cookie_name);
-    match open_session(&state.keys, &aad, cookie, now_ms) {
+    match open_session(&state.keys, &provider.session_aad, cookie, now_ms) {
         Ok(opened) => {
             let s = &opened.value;
             if state.revocations.ends(s.user_id, &s.sid, s.auth_time_ms) {
@@ -71,8 +70,8 @@ pub enum Verdict {
     },
     /// 401 (nginx).
     Unauthorized,
-    /// 302 to this URL (the login start).
-    Redirect(String),
+    /// 302 to the login start ([`start_url`]).
+    Login,
 }
 
 /// Who asks.
@@ -82,15 +81,12 @@ pub enum Caller {
     Proxy,
 }
 
-/// Decides from the session check, the skip paths and the caller. `original_url` is where the
-/// user was going; `start_origin` is where `/outpost.redoubt/start` answers for them.
+/// Decides from the session check, the skip paths and the caller.
 pub fn decide(
     provider: &ProviderView,
     check: Check,
     caller: Caller,
     path_and_query: &str,
-    start_origin: &str,
-    original_url: &str,
 ) -> Verdict {
     match check {
         Check::Session { session, reseal } => Verdict::Allow {
@@ -103,12 +99,13 @@ pub fn decide(
         },
         Check::Anonymous(_) => match caller {
             Caller::Forward(flavour) if !flavour.redirects() => Verdict::Unauthorized,
-            _ => Verdict::Redirect(start_url(start_origin, original_url)),
+            _ => Verdict::Login,
         },
     }
 }
 
-/// `<origin>/outpost.redoubt/start?rd=<url>`.
+/// `<origin>/outpost.redoubt/start?rd=<url>`: `origin` is where the outpost's endpoints answer
+/// for the user, `rd` where they were going.
 pub fn start_url(origin: &str, rd: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("rd", rd)
@@ -120,7 +117,7 @@ pub fn start_url(origin: &str, rd: &str) -> String {
 mod tests {
     use super::*;
     use crate::proxy::session::tests::session;
-    use crate::proxy::session::{Keyring, seal_session};
+    use crate::proxy::session::{Keyring, seal_session, session_aad};
     use crate::proxy::state::tests::sample;
 
     fn cookie(state: &ProxyState, provider: &ProviderView, s: &Session) -> String {
@@ -203,17 +200,8 @@ mod tests {
         let state = sample();
         let p = &state.providers[0];
         let anon = Check::Anonymous(Anonymous::NoCookie);
-        let origin = "https://app.example.com";
-        let url = "https://app.example.com/a?b=c";
         assert_eq!(
-            decide(
-                p,
-                anon.clone(),
-                Caller::Forward(Flavour::Nginx),
-                "/a?b=c",
-                origin,
-                url
-            ),
+            decide(p, anon.clone(), Caller::Forward(Flavour::Nginx), "/a?b=c"),
             Verdict::Unauthorized
         );
         for caller in [
@@ -222,16 +210,14 @@ mod tests {
             Caller::Forward(Flavour::Caddy),
             Caller::Forward(Flavour::Envoy),
         ] {
-            assert_eq!(
-                decide(p, anon.clone(), caller, "/a?b=c", origin, url),
-                Verdict::Redirect(
-                    "https://app.example.com/outpost.redoubt/start?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3Dc"
-                        .into()
-                )
-            );
+            assert_eq!(decide(p, anon.clone(), caller, "/a?b=c"), Verdict::Login);
         }
         assert_eq!(
-            decide(p, anon, Caller::Proxy, "/public/x", origin, url),
+            start_url("https://app.example.com", "https://app.example.com/a?b=c"),
+            "https://app.example.com/outpost.redoubt/start?rd=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3Dc"
+        );
+        assert_eq!(
+            decide(p, anon, Caller::Proxy, "/public/x"),
             Verdict::Allow {
                 session: None,
                 reseal: false
@@ -242,7 +228,7 @@ mod tests {
             reseal: true,
         };
         assert_eq!(
-            decide(p, live, Caller::Forward(Flavour::Nginx), "/", origin, url),
+            decide(p, live, Caller::Forward(Flavour::Nginx), "/"),
             Verdict::Allow {
                 session: Some(session(100)),
                 reseal: true

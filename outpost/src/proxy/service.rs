@@ -331,12 +331,7 @@ impl ProxyService {
         session: &Session,
     ) -> Option<HeaderValue> {
         let nonce = random::<24>()?;
-        let value = session::seal_session(
-            &state.keys,
-            &session::session_aad(provider.id, &provider.cookie_name),
-            session,
-            nonce,
-        )?;
+        let value = session::seal_session(&state.keys, &provider.session_aad, session, nonce)?;
         set_cookie(
             &provider.cookie_name,
             &value,
@@ -404,18 +399,11 @@ impl ProxyService {
             Ok(check) => check,
             Err(response) => return (mode, Outcome::Unauthenticated, response),
         };
-        let start_origin = if provider.settings.mode == ProxyMode::ForwardDomain {
-            original.origin()
-        } else {
-            provider.origin.clone()
-        };
         let verdict = decide::decide(
             provider,
             check,
             Caller::Forward(flavour),
             &original.path_and_query,
-            &start_origin,
-            &original.to_url(),
         );
         match verdict {
             Verdict::Allow { session, reseal } => {
@@ -441,7 +429,16 @@ impl ProxyService {
                 Outcome::Unauthenticated,
                 status(StatusCode::UNAUTHORIZED),
             ),
-            Verdict::Redirect(location) => (mode, Outcome::Unauthenticated, redirect(&location)),
+            Verdict::Login => {
+                // In forward_domain mode the endpoints answer on every host of the domain.
+                let start_origin = if provider.settings.mode == ProxyMode::ForwardDomain {
+                    original.origin()
+                } else {
+                    provider.origin.clone()
+                };
+                let location = decide::start_url(&start_origin, &original.to_url());
+                (mode, Outcome::Unauthenticated, redirect(&location))
+            }
         }
     }
 
@@ -469,15 +466,7 @@ impl ProxyService {
             Err(response) => return (Mode::Proxy, Outcome::Unauthenticated, response),
         };
         let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let original = format!("{}{path_and_query}", provider.origin);
-        let verdict = decide::decide(
-            &provider,
-            check,
-            Caller::Proxy,
-            path_and_query,
-            &provider.origin,
-            &original,
-        );
+        let verdict = decide::decide(&provider, check, Caller::Proxy, path_and_query);
         match verdict {
             Verdict::Allow { session, reseal } => {
                 let (parts, body) = request.into_parts();
@@ -507,7 +496,9 @@ impl ProxyService {
                 Outcome::Unauthenticated,
                 status(StatusCode::UNAUTHORIZED),
             ),
-            Verdict::Redirect(location) => {
+            Verdict::Login => {
+                let original = format!("{}{path_and_query}", provider.origin);
+                let location = decide::start_url(&provider.origin, &original);
                 (Mode::Proxy, Outcome::Unauthenticated, redirect(&location))
             }
         }
@@ -755,12 +746,9 @@ impl ProxyService {
         let Some(nonce) = random::<24>() else {
             return (mode, Outcome::Unavailable, no_randomness());
         };
-        let Some(value) = session::seal_session(
-            &state.keys,
-            &session::session_aad(provider.id, &provider.cookie_name),
-            &session,
-            nonce,
-        ) else {
+        let Some(value) =
+            session::seal_session(&state.keys, &provider.session_aad, &session, nonce)
+        else {
             return (mode, Outcome::Unavailable, no_keys());
         };
         let mut response = redirect(&login_state.rd);

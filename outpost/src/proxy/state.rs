@@ -47,6 +47,8 @@ pub struct ProviderView {
     pub cookie_domain: Option<String>,
     /// `redoubt_proxy_<id>`.
     pub cookie_name: String,
+    /// The associated data its session cookies are sealed with.
+    pub session_aad: Vec<u8>,
     /// Compiled `skip_path_regex`; `None` when there is none.
     pub skip: Option<RegexSet>,
     /// The upstream without a trailing slash (proxy mode).
@@ -318,6 +320,7 @@ fn view(
             host,
             cookie_domain,
             cookie_name: format!("redoubt_proxy_{id}"),
+            session_aad: super::session::session_aad(id, &format!("redoubt_proxy_{id}")),
             skip,
             upstream,
             settings,
