@@ -243,6 +243,7 @@ struct Harness {
     service: ProxyService,
     module: Arc<dyn ProtocolModule>,
     http: SocketAddr,
+    https: Option<SocketAddr>,
     registry: prometheus::Registry,
     codes: Codes,
     upstream: SocketAddr,
@@ -251,6 +252,13 @@ struct Harness {
 }
 
 async fn harness(sessions: SessionConfig) -> Harness {
+    harness_with(sessions, |_| {}).await
+}
+
+async fn harness_with(
+    sessions: SessionConfig,
+    adjust: impl FnOnce(&mut OutpostSettings),
+) -> Harness {
     let codes: Codes = Arc::default();
     let core = serve(
         Router::new()
@@ -276,6 +284,8 @@ async fn harness(sessions: SessionConfig) -> Harness {
         ..OutpostSettings::default()
     };
     settings.listen.http = "127.0.0.1:0".into();
+    settings.listen.https = "127.0.0.1:0".into();
+    adjust(&mut settings);
     let tls = redoubt_outpost::tls::client_config("", false).expect("tls");
     let http = reqwest::Client::builder()
         .tls_backend_preconfigured((*tls).clone())
@@ -312,6 +322,7 @@ async fn harness(sessions: SessionConfig) -> Harness {
         .expect("listening")
         .get("http")
         .expect("http");
+    let https = listening_rx.borrow().get("https").copied();
     let service = tokio::time::timeout(LIMIT, service_rx.wait_for(Option::is_some))
         .await
         .expect("published")
@@ -322,6 +333,7 @@ async fn harness(sessions: SessionConfig) -> Harness {
         service,
         module,
         http,
+        https,
         registry,
         codes,
         upstream,
@@ -952,6 +964,40 @@ async fn revocations_rotation_and_header_auth() {
 }
 
 #[tokio::test]
+async fn https_with_a_certificate_serves_http2_and_marks_requests_secure() {
+    let plain = harness(sessions(vec![key(1, 1)], vec![])).await;
+    assert_eq!(plain.https, None, "no certificate: no HTTPS listener");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["app.test".to_owned()]).expect("cert");
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, cert.cert.pem()).expect("write");
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).expect("write");
+    let h = harness_with(sessions(vec![key(1, 1)], vec![]), |s| {
+        s.tls.cert_file = cert_file.display().to_string();
+        s.tls.key_file = key_file.display().to_string();
+    })
+    .await;
+    let https = h.https.expect("HTTPS listener");
+    let tls =
+        redoubt_outpost::tls::client_config(&cert_file.display().to_string(), false).expect("tls");
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured((*tls).clone())
+        .resolve("app.test", https)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = client
+        .get(format!("https://app.test:{}/public/x", https.port()))
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(r.status(), 200);
+    let echoed: Value = r.json().await.expect("json");
+    assert_eq!(echoed["headers"]["x-forwarded-proto"], "https");
+}
+
+#[tokio::test]
 async fn the_service_answers_in_process() {
     let h = harness(sessions(vec![key(1, 1)], vec![])).await;
     let request = axum::http::Request::builder()
@@ -974,4 +1020,20 @@ async fn the_service_answers_in_process() {
         .handle(request, "192.0.2.1:1234".parse().expect("addr"))
         .await;
     assert_eq!(response.status(), 302);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn local_bench_server() {
+    let h = harness(sessions(vec![key(1, 1)], vec![])).await;
+    let cookie = h.login("app.test", "http://app.test/").await;
+    std::fs::write(
+        "/tmp/h2-bench.env",
+        format!(
+            "OUTPOST={}\nUPSTREAM={}\nCOOKIE='{}'\n",
+            h.http, h.upstream, cookie
+        ),
+    )
+    .expect("write");
+    tokio::time::sleep(Duration::from_secs(600)).await;
 }
