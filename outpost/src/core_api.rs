@@ -87,19 +87,49 @@ impl CoreApi {
         Ok(())
     }
 
+    /// Posts an `application/x-www-form-urlencoded` body to an OAuth endpoint of the core
+    /// (`/oauth/token`, `/oauth/introspect`) as the OAuth client `client_id`: HTTP Basic with the
+    /// outpost's token as the password (the core accepts it for the providers this outpost serves).
+    pub async fn post_oauth_form<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        client_id: &str,
+        form: String,
+    ) -> Result<T, CoreCallError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .basic_auth(client_id, Some(&self.token))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form);
+        self.send(path, request).await
+    }
+
     async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &'static str,
         body: &B,
     ) -> Result<T, CoreCallError> {
-        let unreachable =
-            |e: reqwest::Error| CoreCallError::Unreachable(crate::fetch::error_chain(&e));
-        let mut response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(&self.token)
+            .json(body);
+        self.send(path, request).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, CoreCallError> {
+        let unreachable =
+            |e: reqwest::Error| CoreCallError::Unreachable(crate::fetch::error_chain(&e));
+        let mut response = request
             .timeout(CALL_TIMEOUT)
-            .json(body)
             .send()
             .await
             .map_err(unreachable)?;

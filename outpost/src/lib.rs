@@ -17,6 +17,8 @@ mod fuzzing;
 pub mod ldap;
 pub mod module;
 pub mod observe;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 #[cfg(feature = "radius")]
 pub mod radius;
 pub mod runtime;
@@ -49,6 +51,8 @@ pub struct RunningOutpost {
     config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
     connected: watch::Receiver<bool>,
     listening: watch::Receiver<module::Listening>,
+    #[cfg(feature = "proxy")]
+    proxy_service: watch::Receiver<Option<proxy::ProxyService>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -99,6 +103,27 @@ impl RunningOutpost {
         }
     }
 
+    /// The proxy module's request handler, once a proxy outpost's module has started (`None`
+    /// before that and for other kinds). The core's embedded outpost forwards requests to it.
+    #[cfg(feature = "proxy")]
+    pub fn proxy_service(&self) -> Option<proxy::ProxyService> {
+        self.proxy_service.borrow().clone()
+    }
+
+    /// Waits until the proxy module has started and returns its request handler.
+    #[cfg(feature = "proxy")]
+    pub async fn wait_proxy_service(&self) -> proxy::ProxyService {
+        let mut service = self.proxy_service.clone();
+        loop {
+            if let Some(service) = service.borrow_and_update().clone() {
+                return service;
+            }
+            if service.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Stops gracefully: closes the channel and the metrics server.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -141,12 +166,16 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         settings.token.trim(),
     );
     let (listening_tx, listening_rx) = watch::channel(module::Listening::new());
+    #[cfg(feature = "proxy")]
+    let (proxy_service_tx, proxy_service_rx) = watch::channel(None);
     let module_context = module::ModuleContext {
         settings: settings.clone(),
         core: core_api::CoreApi::new(http.clone(), settings.base_url(), &settings.token),
         registry: metrics.registry.clone(),
         listening: listening_tx,
         stop: stop_rx.clone(),
+        #[cfg(feature = "proxy")]
+        proxy_service: proxy_service_tx,
     };
     let runtime = Arc::new(Runtime {
         http,
@@ -184,6 +213,8 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         config: config_rx,
         connected: connected_rx,
         listening: listening_rx,
+        #[cfg(feature = "proxy")]
+        proxy_service: proxy_service_rx,
         stop: stop_tx,
         tasks: vec![run, observe],
     })

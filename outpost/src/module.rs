@@ -37,6 +37,10 @@ pub struct ModuleContext {
     pub listening: watch::Sender<Listening>,
     /// Turns true when the outpost stops: close listeners and end tasks.
     pub stop: watch::Receiver<bool>,
+    /// The proxy module publishes its request handler here when it starts, for callers in the
+    /// same process (the core's embedded outpost).
+    #[cfg(feature = "proxy")]
+    pub proxy_service: watch::Sender<Option<crate::proxy::ProxyService>>,
 }
 
 impl ModuleContext {
@@ -57,6 +61,8 @@ pub async fn start(
 ) -> anyhow::Result<Option<Arc<dyn ProtocolModule>>> {
     let _ = (&context, &config);
     match kind {
+        #[cfg(feature = "proxy")]
+        OutpostKind::Proxy => Ok(Some(crate::proxy::start(context, config).await?)),
         #[cfg(feature = "ldap")]
         OutpostKind::Ldap => Ok(Some(crate::ldap::start(context, config).await?)),
         #[cfg(feature = "radius")]

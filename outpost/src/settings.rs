@@ -27,11 +27,12 @@ pub struct OutpostSettings {
     pub credential_cache_seconds: u64,
     /// How long a cached password still works while the core cannot be reached, in seconds.
     pub credential_offline_seconds: u64,
-    /// The certificate LDAPS and StartTLS present.
+    /// The certificate LDAPS and StartTLS (LDAP outposts) and HTTPS (proxy outposts) present.
     pub tls: TlsSettings,
 }
 
-/// PEM files of the certificate (chain) and private key served to LDAP clients.
+/// PEM files of the certificate (chain) and private key served to LDAP clients and, on a proxy
+/// outpost, on `listen.https` (no HTTPS listener without them).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSettings {

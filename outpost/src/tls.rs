@@ -63,6 +63,18 @@ pub fn client_config(ca_file: &str, danger_insecure: bool) -> Result<Arc<ClientC
     ))
 }
 
+/// A client configuration that accepts any server certificate, for upstreams whose provider
+/// turned verification off (`internal_host_verify_tls: false`; the proxy module warns).
+pub fn unverified_client_config() -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// Accepts every certificate; signatures are still checked so the handshake is well-formed.
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);

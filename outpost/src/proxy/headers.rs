@@ -1,0 +1,272 @@
+//! Header work shared by the endpoints and the reverse proxy: reading a cookie, writing
+//! `Set-Cookie`, the identity headers (`X-Redoubt-*`, optionally authentik's `X-authentik-*`),
+//! stripping spoofed identity headers and hop-by-hop headers, and the `X-Forwarded-*` set.
+
+use super::session::Session;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+
+/// The identity headers, in the order username, groups, email, name, uid, jwt.
+pub const REDOUBT_HEADERS: [HeaderName; 6] = [
+    HeaderName::from_static("x-redoubt-username"),
+    HeaderName::from_static("x-redoubt-groups"),
+    HeaderName::from_static("x-redoubt-email"),
+    HeaderName::from_static("x-redoubt-name"),
+    HeaderName::from_static("x-redoubt-uid"),
+    HeaderName::from_static("x-redoubt-jwt"),
+];
+
+/// authentik's names for the same headers.
+pub const AUTHENTIK_HEADERS: [HeaderName; 6] = [
+    HeaderName::from_static("x-authentik-username"),
+    HeaderName::from_static("x-authentik-groups"),
+    HeaderName::from_static("x-authentik-email"),
+    HeaderName::from_static("x-authentik-name"),
+    HeaderName::from_static("x-authentik-uid"),
+    HeaderName::from_static("x-authentik-jwt"),
+];
+
+/// Headers that describe one connection and must not be forwarded (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// The value of cookie `name`, from any `Cookie` header.
+pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+            {
+                return Some(v.trim_matches('"'));
+            }
+        }
+    }
+    None
+}
+
+/// Cookie attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieScope<'a> {
+    pub domain: Option<&'a str>,
+    pub path: &'a str,
+    pub secure: bool,
+}
+
+/// A `Set-Cookie` value (HttpOnly, SameSite=Lax, Secure over HTTPS); `max_age` 0 deletes it.
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    scope: CookieScope<'_>,
+    max_age: i64,
+) -> Option<HeaderValue> {
+    let mut text = format!(
+        "{name}={value}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax",
+        scope.path,
+        max_age.max(0)
+    );
+    if let Some(domain) = scope.domain {
+        text.push_str("; Domain=");
+        text.push_str(domain);
+    }
+    if scope.secure {
+        text.push_str("; Secure");
+    }
+    HeaderValue::from_str(&text).ok()
+}
+
+/// Removes every identity header a client may have sent (no spoofing).
+pub fn strip_identity(headers: &mut HeaderMap) {
+    for name in REDOUBT_HEADERS.iter().chain(AUTHENTIK_HEADERS.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// Adds the identity headers for `session` (and authentik's names when asked).
+pub fn add_identity(headers: &mut HeaderMap, session: &Session, authentik: bool) {
+    let groups = session.groups.join(",");
+    let uid = session.user_id.to_string();
+    let values: [Option<&str>; 6] = [
+        Some(&session.username),
+        Some(&groups),
+        Some(&session.email),
+        Some(&session.name),
+        Some(&uid),
+        session.jwt.as_deref(),
+    ];
+    for (i, value) in values.iter().enumerate() {
+        let Some(value) = value else { continue };
+        // Values with control characters cannot be sent; the header is left out.
+        let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) else {
+            continue;
+        };
+        if authentik {
+            headers.insert(AUTHENTIK_HEADERS[i].clone(), value.clone());
+        }
+        headers.insert(REDOUBT_HEADERS[i].clone(), value);
+    }
+}
+
+/// Removes hop-by-hop headers, including those `Connection` names. With `upgrade` the
+/// `Connection: upgrade` and `Upgrade` headers of a protocol switch are kept.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        if let Ok(text) = value.to_str() {
+            for token in text.split(',') {
+                let token = token.trim();
+                if token.is_empty() || (upgrade && token.eq_ignore_ascii_case("upgrade")) {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                    named.push(name);
+                }
+            }
+        }
+    }
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Whether the request asks to switch protocols (WebSocket).
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers.get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str().is_ok_and(|t| {
+                t.split(',')
+                    .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+            })
+        })
+}
+
+/// Sets `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
+pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool, host: Option<&str>) {
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let value = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
+        Some(previous) if !previous.trim().is_empty() => format!("{previous}, {client}"),
+        _ => client.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(xff, value);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(if https { "https" } else { "http" }),
+    );
+    if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::session::tests::session;
+
+    #[test]
+    fn cookies_are_found_in_any_header() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("redoubt_proxy_1=\"x.y\""),
+        );
+        assert_eq!(find_cookie(&h, "b"), Some("2"));
+        assert_eq!(find_cookie(&h, "redoubt_proxy_1"), Some("x.y"));
+        assert_eq!(find_cookie(&h, "redoubt_proxy_"), None);
+    }
+
+    #[test]
+    fn set_cookie_attributes() {
+        let v = set_cookie(
+            "c",
+            "v",
+            CookieScope {
+                domain: Some("corp.example"),
+                path: "/",
+                secure: true,
+            },
+            60,
+        )
+        .expect("value");
+        assert_eq!(
+            v,
+            "c=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Domain=corp.example; Secure"
+        );
+    }
+
+    #[test]
+    fn identity_headers_replace_spoofed_ones() {
+        let mut h = HeaderMap::new();
+        h.insert("x-redoubt-username", HeaderValue::from_static("root"));
+        h.insert("X-authentik-groups", HeaderValue::from_static("admins"));
+        strip_identity(&mut h);
+        assert!(h.is_empty());
+        let mut s = session(1);
+        s.name = "Zoë".into();
+        add_identity(&mut h, &s, false);
+        assert_eq!(h["x-redoubt-username"], "alice");
+        assert_eq!(h["x-redoubt-groups"], "admins,staff");
+        assert_eq!(h["x-redoubt-uid"], "7");
+        assert_eq!(h["x-redoubt-jwt"], "a.b.c");
+        assert_eq!(h["x-redoubt-name"].as_bytes(), "Zoë".as_bytes());
+        assert!(!h.contains_key("x-authentik-username"));
+        add_identity(&mut h, &s, true);
+        assert_eq!(h["x-authentik-email"], "alice@example.com");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret, Upgrade"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        assert!(wants_upgrade(&h));
+        let mut plain = h.clone();
+        remove_hop_by_hop(&mut plain, false);
+        assert_eq!(plain.len(), 1, "{plain:?}");
+        remove_hop_by_hop(&mut h, true);
+        assert_eq!(h[header::CONNECTION], "upgrade");
+        assert_eq!(h[header::UPGRADE], "websocket");
+        assert!(!h.contains_key("x-secret"));
+    }
+
+    #[test]
+    fn forwarded_headers_append() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("gopher"));
+        set_forwarded(
+            &mut h,
+            "192.0.2.1".parse().expect("ip"),
+            true,
+            Some("app.example.com"),
+        );
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "app.example.com");
+    }
+}
