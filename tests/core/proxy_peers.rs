@@ -5,12 +5,14 @@
 use futures_util::{SinkExt, StreamExt};
 use redoubt_core::auth::totp;
 use redoubt_core::clock::{Clock, ManualClock};
-use redoubt_outpost::RunningOutpost;
+use redoubt_tests::TestCore;
 use redoubt_tests::peers::browser::Browser;
 use redoubt_tests::peers::login_flow::{self, Credentials, HttpBrowser};
+use redoubt_tests::peers::served::{
+    Served, echo_of, get_with, listening, location, serve, session_cookie, start_proxy_outpost,
+};
 use redoubt_tests::peers::upstream::{BIG_CHUNK, BIG_DEFAULT, Upstream, big_byte};
 use redoubt_tests::peers::{browser, caddy, nginx};
-use redoubt_tests::{TestCore, start_outpost_with};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -247,101 +249,6 @@ fn origin_of(url: &str) -> String {
     parsed.origin().ascii_serialization()
 }
 
-/// A proxy provider served by an in-process outpost.
-struct Served {
-    provider_id: i64,
-    token: String,
-    state: tempfile::TempDir,
-    outpost: RunningOutpost,
-    /// The outpost's HTTP listener.
-    http: SocketAddr,
-}
-
-/// Creates a proxy provider `name` with `settings` (application open to everyone) and starts
-/// an outpost for it, on `listen` when given; waits until it holds the current configuration.
-async fn serve(core: &TestCore, name: &str, settings: Value, listen: Option<SocketAddr>) -> Served {
-    let (provider_id, token) = core.create_served_provider("proxy", name, settings).await;
-    let state = tempfile::tempdir().expect("state dir");
-    let outpost = start_proxy_outpost(core, &token, state.path(), listen).await;
-    let http = listening(&outpost).await;
-    Served {
-        provider_id,
-        token,
-        state,
-        outpost,
-        http,
-    }
-}
-
-async fn start_proxy_outpost(
-    core: &TestCore,
-    token: &str,
-    state: &std::path::Path,
-    listen: Option<SocketAddr>,
-) -> RunningOutpost {
-    let outpost = start_outpost_with(&core.url, token, state, |s| {
-        if let Some(addr) = listen {
-            s.listen.http = addr.to_string();
-        }
-    })
-    .await;
-    let revision = core.revision().await;
-    tokio::time::timeout(Duration::from_secs(20), outpost.wait_for_revision(revision))
-        .await
-        .expect("the outpost applies the current configuration");
-    outpost
-}
-
-/// The outpost's HTTP listener (the test fails rather than hang when there is none).
-async fn listening(outpost: &RunningOutpost) -> SocketAddr {
-    tokio::time::timeout(Duration::from_secs(20), outpost.listening("http"))
-        .await
-        .expect("the proxy outpost listens for HTTP")
-}
-
-/// The upstream's JSON echo in a page (Chromium shows JSON as text).
-fn echo_of(text: &str) -> Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not the echo ({e}): {text}"))
-}
-
-/// GETs `url` with `cookie` and `extra` headers without following redirects.
-async fn get_with(url: &str, cookie: Option<&str>, extra: &[(&str, &str)]) -> reqwest::Response {
-    redoubt_tests::peers::crypto();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(login_flow::LocalhostResolver)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let mut request = client.get(url);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    request.send().await.expect("request")
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The `name=value` of the provider's session cookie in `client`'s jar.
-fn session_cookie(client: &HttpBrowser, provider_id: i64) -> String {
-    let name = format!("redoubt_proxy_{provider_id}");
-    let cookie = client
-        .jar
-        .get(&name)
-        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", client.jar.all()));
-    format!("{}={}", cookie.name, cookie.value)
-}
-
 /// The upstream saw no identity header at all.
 fn assert_no_identity(echo: &Value) {
     let headers = echo["headers"].as_object().expect("headers");
@@ -532,7 +439,7 @@ async fn sessions_survive_restarts_work_on_replicas_and_end_when_the_user_is_dis
     // Restart: stop the outpost and start it again on the same port with the same token and
     // state; the same cookie still works.
     let Served {
-        provider_id,
+        provider_id: _,
         token,
         state,
         outpost,
@@ -599,7 +506,6 @@ async fn sessions_survive_restarts_work_on_replicas_and_end_when_the_user_is_dis
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = provider_id;
     replica.stop().await;
     restarted.stop().await;
 }

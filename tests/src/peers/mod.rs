@@ -7,6 +7,7 @@ pub mod browser;
 pub mod caddy;
 pub mod login_flow;
 pub mod nginx;
+pub mod served;
 pub mod upstream;
 pub mod wrk;
 
