@@ -27,6 +27,8 @@ pub struct Metrics {
     /// Time from sending a revision to an outpost to its acknowledgement.
     pub push_latency: Histogram,
     outpost_replicas: IntGaugeVec,
+    /// The embedded outpost's registry, rendered after the core's own metrics.
+    embedded: std::sync::OnceLock<Registry>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -127,6 +129,7 @@ impl Metrics {
             outposts_connected,
             push_latency,
             outpost_replicas,
+            embedded: std::sync::OnceLock::new(),
         })
     }
 
@@ -160,6 +163,12 @@ impl Metrics {
         self.credential_duration
             .with_label_values(&[source])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Adds the embedded outpost's metrics (`redoubt_outpost_*`, `redoubt_proxy_*`) to the
+    /// core's exposition.
+    pub fn attach_embedded(&self, registry: Registry) {
+        let _ = self.embedded.set(registry);
     }
 
     /// The text exposition, after refreshing the object counts from `store`.
@@ -197,8 +206,19 @@ impl Metrics {
                     .set(connected);
             }
         }
+        let mut families = self.registry.gather();
+        if let Some(embedded) = self.embedded.get() {
+            let own: std::collections::HashSet<String> =
+                families.iter().map(|f| f.name().to_owned()).collect();
+            families.extend(
+                embedded
+                    .gather()
+                    .into_iter()
+                    .filter(|f| !own.contains(f.name())),
+            );
+        }
         let mut buffer = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+        if let Err(error) = TextEncoder::new().encode(&families, &mut buffer) {
             tracing::warn!(%error, "encoding metrics failed");
         }
         String::from_utf8(buffer).unwrap_or_default()
