@@ -27,6 +27,8 @@ pub struct Metrics {
     /// Time from sending a revision to an outpost to its acknowledgement.
     pub push_latency: Histogram,
     outpost_replicas: IntGaugeVec,
+    token_requests: IntCounterVec,
+    session_revocations: IntGauge,
     /// The embedded outpost's registry, rendered after the core's own metrics.
     embedded: std::sync::OnceLock<Registry>,
 }
@@ -108,6 +110,19 @@ impl Metrics {
             ),
             &["outpost", "state"],
         )?;
+        let token_requests = IntCounterVec::new(
+            Opts::new(
+                "redoubt_oidc_token_requests_total",
+                "Requests to the OIDC token endpoint, by grant and result",
+            ),
+            &["grant", "result"],
+        )?;
+        let session_revocations = IntGauge::new(
+            "redoubt_session_revocations",
+            "Session revocations in force (pushed to every proxy outpost)",
+        )?;
+        registry.register(Box::new(token_requests.clone()))?;
+        registry.register(Box::new(session_revocations.clone()))?;
         registry.register(Box::new(outposts_connected.clone()))?;
         registry.register(Box::new(push_latency.clone()))?;
         registry.register(Box::new(outpost_replicas.clone()))?;
@@ -129,6 +144,8 @@ impl Metrics {
             outposts_connected,
             push_latency,
             outpost_replicas,
+            token_requests,
+            session_revocations,
             embedded: std::sync::OnceLock::new(),
         })
     }
@@ -165,6 +182,13 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Counts one token request.
+    pub fn token_request(&self, grant: &str, issued: bool) {
+        self.token_requests
+            .with_label_values(&[grant, if issued { "issued" } else { "refused" }])
+            .inc();
+    }
+
     /// Adds the embedded outpost's metrics (`redoubt_outpost_*`, `redoubt_proxy_*`) to the
     /// core's exposition.
     pub fn attach_embedded(&self, registry: Registry) {
@@ -180,13 +204,21 @@ impl Metrics {
                 ("application", store.count_applications().await?),
                 ("provider", store.count_providers().await?),
                 ("outpost", store.count_outposts().await?),
+                (
+                    "session_revocation",
+                    store.count_session_revocations().await?,
+                ),
             ])
         };
         match tokio::time::timeout(Duration::from_secs(2), counts).await {
             Ok(Ok(counts)) => {
                 self.database_up.set(1);
                 for (kind, count) in counts {
-                    self.objects.with_label_values(&[kind]).set(count);
+                    if kind == "session_revocation" {
+                        self.session_revocations.set(count);
+                    } else {
+                        self.objects.with_label_values(&[kind]).set(count);
+                    }
                 }
             }
             _ => self.database_up.set(0),
