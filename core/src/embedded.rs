@@ -9,9 +9,22 @@
 
 use crate::auth::token;
 use crate::model::ProviderKind;
+use crate::net::PeerAddr;
 use crate::secret_key::SecretKey;
 use crate::store::outposts::OutpostFields;
 use crate::store::{Store, StoreError};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use redoubt_outpost::RunningOutpost;
+use redoubt_outpost::proxy::service::{Peer, ProxyService};
+use redoubt_outpost::settings::{ListenSettings, OutpostSettings};
+use redoubt_outpost_proto::oidc::OUTPOST_PATH_PREFIX;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 /// Name of the embedded outpost's record.
 pub const EMBEDDED_OUTPOST_NAME: &str = "embedded";
@@ -92,4 +105,126 @@ pub async fn ensure(store: &Store, secret: &SecretKey) -> Result<EmbeddedIdentit
         outpost_id: outpost.id,
         token,
     })
+}
+
+/// The embedded outpost's request handler once it runs; cheap to clone. Until then (and when the
+/// embedded outpost is off) requests go to the core's own routes, except `/outpost.redoubt/`,
+/// which gets a "starting" page while it is on.
+#[derive(Clone, Debug, Default)]
+pub struct EmbeddedProxy {
+    enabled: bool,
+    service: Arc<OnceLock<ProxyService>>,
+}
+
+impl EmbeddedProxy {
+    /// A handle for a core whose embedded outpost is `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            service: Arc::default(),
+        }
+    }
+
+    /// Records the running outpost's handler.
+    pub fn ready(&self, service: ProxyService) {
+        let _ = self.service.set(service);
+    }
+}
+
+/// Middleware in front of the core's routes: requests under `/outpost.redoubt/`, and every
+/// request for the host of a proxy-mode provider the embedded outpost serves, go to it; the rest
+/// to the core. It sits outside the core's body limit and request timeout, which would break
+/// uploads, streaming and WebSockets through the proxy.
+pub async fn dispatch(
+    State(embedded): State<EmbeddedProxy>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let for_outpost = request.uri().path().starts_with(OUTPOST_PATH_PREFIX);
+    let Some(service) = embedded.service.get() else {
+        if for_outpost && embedded.enabled {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                "The embedded proxy outpost is starting; try again in a moment.",
+            )
+                .into_response();
+        }
+        return next.run(request).await;
+    };
+    let for_proxied_host = !for_outpost
+        && request
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| {
+                request
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            })
+            .is_some_and(|authority| service.routes_host(authority));
+    if !for_outpost && !for_proxied_host {
+        return next.run(request).await;
+    }
+    let service = service.clone();
+    let addr = request
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)), |c| c.0.0);
+    let https = request.extensions().get::<crate::web::Https>().is_some();
+    service
+        .handle_from(request, Peer { addr, https })
+        .await
+        .map(Body::new)
+}
+
+/// Runs the embedded outpost against this core's HTTP listener at `http_addr`, with its state in
+/// `data_dir/embedded-outpost`, and tells `proxy` once it serves.
+pub async fn start(
+    identity: &EmbeddedIdentity,
+    http_addr: SocketAddr,
+    data_dir: &Path,
+    log_level: &str,
+    proxy: EmbeddedProxy,
+) -> anyhow::Result<RunningOutpost> {
+    let loopback = match http_addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}", SocketAddr::new(loopback, http_addr.port()));
+    let settings = OutpostSettings {
+        url,
+        token: identity.token.clone(),
+        state_dir: data_dir.join("embedded-outpost"),
+        log_level: log_level.to_owned(),
+        listen: ListenSettings {
+            // The core's own listeners carry its traffic; only the metrics and health of the
+            // outpost runtime listen, on loopback (its metrics are also on the core's /metrics).
+            metrics: "127.0.0.1:0".into(),
+            http: String::new(),
+            https: String::new(),
+            ldap: String::new(),
+            ldaps: String::new(),
+            radius: String::new(),
+            radius_accounting: String::new(),
+        },
+        ..OutpostSettings::default()
+    };
+    let running = redoubt_outpost::start(settings).await?;
+    let mut service = running.proxy_service_watch();
+    tokio::spawn(async move {
+        loop {
+            if let Some(ready) = service.borrow_and_update().clone() {
+                tracing::info!("the embedded proxy outpost is serving");
+                proxy.ready(ready);
+                return;
+            }
+            if service.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(running)
 }

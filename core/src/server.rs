@@ -43,6 +43,10 @@ pub struct Core {
     stop: watch::Sender<bool>,
     /// The HTTPS certificate, when HTTPS is on.
     pub tls: Option<crate::tls::CoreTls>,
+    /// The embedded proxy outpost's identity, when it is on.
+    embedded: Option<crate::embedded::EmbeddedIdentity>,
+    /// Where requests for the embedded outpost go once it runs.
+    pub embedded_proxy: crate::embedded::EmbeddedProxy,
 }
 
 /// The listeners the core serves on.
@@ -120,15 +124,30 @@ impl Core {
             &settings.bootstrap_token,
         )
         .await?;
+        let embedded = if settings.embedded_outpost.enabled {
+            Some(
+                crate::embedded::ensure(&store, &secret)
+                    .await
+                    .context("cannot set up the embedded outpost")?,
+            )
+        } else {
+            None
+        };
         let metrics = Arc::new(Metrics::new()?);
         let (stop, stop_rx) = watch::channel(false);
-        let hub = Arc::new(ChannelHub::new(
-            store.clone(),
-            metrics.clone(),
-            url,
-            crate::session_keys::SessionKeyring::new(&secret),
-            stop_rx,
-        ));
+        let hub = Arc::new(
+            ChannelHub::new(
+                store.clone(),
+                metrics.clone(),
+                url,
+                crate::session_keys::SessionKeyring::new(&secret),
+                stop_rx,
+            )
+            .with_public_url(
+                Some(settings.external_url.trim_end_matches('/').to_owned())
+                    .filter(|u| !u.is_empty()),
+            ),
+        );
         let web = crate::web::WebContext {
             sessions: Sealer::new(&secret.derive("web-session")),
             keys: crate::oidc::keys::KeyManager::new(
@@ -156,12 +175,15 @@ impl Core {
                 &settings.data_dir,
             )?)
         };
+        let embedded_proxy = crate::embedded::EmbeddedProxy::new(embedded.is_some());
         Ok(Self {
             state,
             bootstrap,
             settings,
             stop,
             tls,
+            embedded,
+            embedded_proxy,
         })
     }
 
@@ -184,6 +206,10 @@ impl Core {
                 metrics::track_http,
             ))
             .with_state(self.state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.embedded_proxy.clone(),
+                crate::embedded::dispatch,
+            ))
     }
 
     /// The metrics application (`/metrics` and health).
@@ -222,6 +248,26 @@ impl Core {
         )
         .with_graceful_shutdown(wait_for(stop_rx.clone()));
         let hub = tokio::spawn(self.state.hub.clone().run());
+        // The listener is bound, so the embedded outpost's first calls wait in its backlog until
+        // the server below runs.
+        let embedded = match &self.embedded {
+            Some(identity) => {
+                let running = crate::embedded::start(
+                    identity,
+                    http_addr,
+                    &self.settings.data_dir,
+                    &self.settings.log_level,
+                    self.embedded_proxy.clone(),
+                )
+                .await
+                .context("cannot start the embedded outpost")?;
+                self.state
+                    .metrics
+                    .attach_embedded(running.registry().clone());
+                Some(running)
+            }
+            None => None,
+        };
         let https = match (listeners.https, &self.tls) {
             (Some(listener), Some(tls)) => {
                 let https_addr = listener.local_addr()?;
@@ -251,6 +297,9 @@ impl Core {
         pruner.abort();
         if let Some(https) = https {
             let _ = https.await;
+        }
+        if let Some(embedded) = embedded {
+            embedded.stop().await;
         }
         let _ = hub.await;
         self.state.store.close().await;

@@ -370,6 +370,24 @@ async fn code_flow_with_pkce_and_basic_auth_issues_verifiable_tokens() {
     )
     .await;
     assert_eq!(status, 400);
+    // The token endpoint and the login are counted, and the revocation is in force.
+    let metrics = reqwest::get(format!("{}/metrics", core.metrics_url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"redoubt_oidc_token_requests_total{grant="authorization_code",result="issued"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"redoubt_credential_checks_total{result="success",source="login"}"#),
+        "{metrics}"
+    );
+    assert!(redoubt_tests::promtool_check(&metrics));
 }
 
 #[tokio::test]

@@ -54,8 +54,13 @@ async fn outpost_config(
     State(state): State<AppState>,
 ) -> ApiResult<Json<redoubt_outpost_proto::config::ConfigSnapshot>> {
     Ok(Json(
-        crate::channel::snapshot::build(&state.store, &state.hub.keyring, identity.outpost_id)
-            .await?,
+        crate::channel::snapshot::build(
+            &state.store,
+            &state.hub.keyring,
+            state.hub.public_url.as_deref(),
+            identity.outpost_id,
+        )
+        .await?,
     ))
 }
 

@@ -47,6 +47,8 @@ pub struct ChannelHub {
     pub(crate) setup: tokio::sync::Semaphore,
     /// Derives the session-cookie keys in proxy outposts' snapshots.
     pub keyring: crate::session_keys::SessionKeyring,
+    /// The core's URL as browsers reach it (`external_url`), for proxy outposts' snapshots.
+    pub public_url: Option<String>,
     /// The newest snapshot message of each outpost, encoded once for all its replicas.
     snapshots: std::sync::Mutex<std::collections::HashMap<i64, (i64, Arc<str>)>>,
 }
@@ -69,9 +71,16 @@ impl ChannelHub {
             stop,
             database_url,
             keyring,
+            public_url: None,
             setup: tokio::sync::Semaphore::new(SETUP_CONCURRENCY),
             snapshots: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Sets the core's URL as browsers reach it.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
+        self
     }
 
     /// The encoded snapshot message of `outpost_id` at the current revision (or newer), built
@@ -93,7 +102,13 @@ impl ChannelHub {
         {
             return Ok((revision, text));
         }
-        let snapshot = snapshot::build(&self.store, &self.keyring, outpost_id).await?;
+        let snapshot = snapshot::build(
+            &self.store,
+            &self.keyring,
+            self.public_url.as_deref(),
+            outpost_id,
+        )
+        .await?;
         let revision = snapshot.revision;
         let message = redoubt_outpost_proto::control::CoreMessage::Snapshot(snapshot);
         let text: Arc<str> = serde_json::to_string(&message)

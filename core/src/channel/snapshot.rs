@@ -29,6 +29,7 @@ pub(crate) async fn providers(
 pub async fn build(
     store: &Store,
     keyring: &SessionKeyring,
+    public_url: Option<&str>,
     outpost_id: i64,
 ) -> Result<ConfigSnapshot, StoreError> {
     let revision = store.current_revision().await?;
@@ -65,7 +66,7 @@ pub async fn build(
         Some(SessionConfig {
             keys: keyring.for_outpost(outpost_id, &generations),
             revocations,
-            core_public_url: None,
+            core_public_url: public_url.map(str::to_owned),
         })
     };
     Ok(ConfigSnapshot {

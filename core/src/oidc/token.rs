@@ -108,8 +108,19 @@ pub async fn token(
 ) -> Result<Response, OAuthFailure> {
     let source = peer.ip().to_string();
     let form = Params::parse(&body).map_err(|m| OAuthFailure::bad_request("invalid_request", m))?;
-    let client = authenticated_client(&state, &headers, &form).await?;
-    match form.get("grant_type") {
+    let grant = match form.get("grant_type") {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        _ => "other",
+    };
+    let client = match authenticated_client(&state, &headers, &form).await {
+        Ok(client) => client,
+        Err(failure) => {
+            state.metrics.token_request(grant, false);
+            return Err(failure);
+        }
+    };
+    let answer = match form.get("grant_type") {
         Some("authorization_code") => code_grant(&state, &origin, &client, &form, &source).await,
         Some("refresh_token") => refresh_grant(&state, &origin, &client, &form, &source).await,
         Some(_) => Err(OAuthFailure::bad_request(
@@ -120,7 +131,9 @@ pub async fn token(
             "invalid_request",
             "grant_type is missing",
         )),
-    }
+    };
+    state.metrics.token_request(grant, answer.is_ok());
+    answer
 }
 
 async fn code_grant(

@@ -113,6 +113,16 @@ impl Store {
         rows.iter().map(read_revocation).collect()
     }
 
+    /// Revocations in force, for metrics.
+    pub async fn count_session_revocations(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM session_revocations WHERE expires_at > $1")
+                .bind(self.now())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Forgets revocations no session can outlive any more.
     pub async fn prune_session_revocations(&self) -> Result<u64, StoreError> {
         Ok(

@@ -184,7 +184,12 @@ pub async fn submit(
             application: None,
             context: json!({ "step": "totp" }),
         };
-        return match state.checker.check_second_factor(&request).await {
+        let started = std::time::Instant::now();
+        let result = state.checker.check_second_factor(&request).await;
+        state
+            .metrics
+            .observe_check("login", &result, started.elapsed());
+        return match result {
             Ok(verified) => finish(&state, &origin, verified.user.id, &next, set),
             Err(CheckError::Failed(failure)) => Ok(html::respond(
                 failure_status(failure),
@@ -217,7 +222,12 @@ pub async fn submit(
         application: None,
         context: json!({ "step": "password" }),
     };
-    match state.checker.check(&request).await {
+    let started = std::time::Instant::now();
+    let result = state.checker.check(&request).await;
+    state
+        .metrics
+        .observe_check("login", &result, started.elapsed());
+    match result {
         Ok(verified) => finish(&state, &origin, verified.user.id, &next, set),
         Err(CheckError::Failed(CheckFailure::MfaRequired)) => {
             let pending = seal_pending(&state, username)?;
