@@ -107,8 +107,7 @@ async fn chromium_reaches_subdomains_of_localhost_through_nginx() {
     for host in ["app1.redoubt.localhost", "app2.redoubt.localhost"] {
         let url = format!("http://{host}:{}/hello?x=1", listen.port());
         browser.goto(&url).await.expect("navigate");
-        let text = browser.body_text().await.expect("text");
-        let echo: Value = serde_json::from_str(&text).expect("the echo's JSON");
+        let echo = browser_echo(&browser).await;
         assert_eq!(echo["path"], "/hello");
         assert_eq!(echo["query"], "x=1");
         assert_eq!(echo["headers"]["host"], format!("{host}:{}", listen.port()));
@@ -243,6 +242,14 @@ impl Alice {
     }
 }
 
+/// The upstream's JSON echo shown in the browser (waiting for the page to be there).
+async fn browser_echo(browser: &Browser) -> Value {
+    browser
+        .wait_for_text(|text| serde_json::from_str::<Value>(text.trim()).ok())
+        .await
+        .expect("the upstream's echo in the browser")
+}
+
 /// `scheme://host:port` of `url`.
 fn origin_of(url: &str) -> String {
     let parsed = url::Url::parse(url).expect("url");
@@ -321,7 +328,7 @@ async fn chromium_logs_in_through_nginx_with_password_and_totp() {
         format!("{app}/dashboard?tab=1"),
         "back where the login started"
     );
-    let echo = echo_of(&browser.body_text().await.expect("text"));
+    let echo = browser_echo(&browser).await;
     assert_eq!(echo["path"], "/dashboard");
     assert_eq!(echo["query"], "tab=1");
     assert_identity(&echo);
@@ -687,7 +694,7 @@ async fn forward_domain_through_caddy_covers_two_subdomains() {
     alice
         .login_browser(&browser, &core, &format!("{app1}/one"))
         .await;
-    let echo = echo_of(&browser.body_text().await.expect("text"));
+    let echo = browser_echo(&browser).await;
     assert_eq!(echo["path"], "/one", "{}", caddy.log());
     assert_identity(&echo);
     // app2: no login page, straight to the application with the same identity.
@@ -699,7 +706,7 @@ async fn forward_domain_through_caddy_covers_two_subdomains() {
         browser.current_url().await.expect("url"),
         format!("{app2}/two")
     );
-    let echo = echo_of(&browser.body_text().await.expect("text"));
+    let echo = browser_echo(&browser).await;
     assert_eq!(
         echo["headers"]["host"],
         format!("{}:{}", names[1], listen.port())

@@ -17,6 +17,9 @@ use tokio::process::{Child, Command};
 /// The key of an element reference in W3C WebDriver.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// How long [`Browser::find`] waits for an element to appear.
+pub const FIND_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Whether chromedriver and Chromium are installed; see [`super::peer_available`].
 pub fn available() -> bool {
     super::peer_available("chromedriver", &["--version"], "chromium-driver")
@@ -179,15 +182,44 @@ impl Browser {
             .map(|id| Element(id.to_owned())))
     }
 
-    /// The first element matching `css`.
+    /// The first element matching `css`, waiting (polling, at most [`FIND_DEADLINE`]) for it to
+    /// appear: a click that submits a form may return before the next page is there.
     pub async fn find(&self, css: &str) -> anyhow::Result<Element> {
-        match self.try_find(css).await? {
-            Some(element) => Ok(element),
-            None => bail!(
-                "no element matches `{css}` on {}:\n{}",
-                self.current_url().await.unwrap_or_default(),
-                self.source().await.unwrap_or_default()
-            ),
+        let started = Instant::now();
+        loop {
+            if let Some(element) = self.try_find(css).await? {
+                return Ok(element);
+            }
+            if started.elapsed() > FIND_DEADLINE {
+                bail!(
+                    "no element matches `{css}` on {} after {FIND_DEADLINE:?}:\n{}",
+                    self.current_url().await.unwrap_or_default(),
+                    self.source().await.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (polling, at most [`FIND_DEADLINE`]) until the page's text satisfies `parse`;
+    /// returns what it made of it. For pages that arrive after a redirect chain.
+    pub async fn wait_for_text<T>(&self, parse: impl Fn(&str) -> Option<T>) -> anyhow::Result<T> {
+        let started = Instant::now();
+        loop {
+            let text = match self.try_find("body").await? {
+                Some(body) => self.text(&body).await.unwrap_or_default(),
+                None => String::new(),
+            };
+            if let Some(value) = parse(&text) {
+                return Ok(value);
+            }
+            if started.elapsed() > FIND_DEADLINE {
+                bail!(
+                    "the page at {} still shows {text:?} after {FIND_DEADLINE:?}",
+                    self.current_url().await.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
