@@ -12,7 +12,7 @@ use redoubt_tests::peers::served::{
     Served, echo_of, get_with, listening, location, serve, session_cookie, start_proxy_outpost,
 };
 use redoubt_tests::peers::upstream::{BIG_CHUNK, BIG_DEFAULT, Upstream, big_byte};
-use redoubt_tests::peers::{browser, caddy, nginx};
+use redoubt_tests::peers::{browser, caddy, free_addr, nginx};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ async fn chromium_reaches_subdomains_of_localhost_through_nginx() {
         return;
     }
     let upstream = Upstream::start().await.expect("upstream");
-    let listen = nginx::Nginx::free_addr().expect("port");
+    let listen = free_addr().expect("port");
     let conf = format!(
         "map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}\n\
          server {{ listen {listen}; location / {{ proxy_pass http://{up}; proxy_http_version 1.1;\n\
@@ -299,7 +299,7 @@ async fn chromium_logs_in_through_nginx_with_password_and_totp() {
     let core = TestCore::start().await;
     let alice = Alice::create(&core).await;
     let upstream = Upstream::start().await.expect("upstream");
-    let listen = nginx::Nginx::free_addr().expect("port");
+    let listen = free_addr().expect("port");
     let host = "app.redoubt.localhost";
     let app = format!("http://{host}:{}", listen.port());
     let served = serve(
@@ -392,7 +392,7 @@ async fn sessions_survive_restarts_work_on_replicas_and_end_when_the_user_is_dis
     let core = TestCore::start().await;
     let alice = Alice::create(&core).await;
     let upstream = Upstream::start().await.expect("upstream");
-    let listen = nginx::Nginx::free_addr().expect("port");
+    let listen = free_addr().expect("port");
     let host = "app.redoubt.localhost";
     let app = format!("http://{host}:{}", listen.port());
     let served = serve(
@@ -527,7 +527,7 @@ async fn forged_cookies_and_open_redirects_are_refused() {
     let core = TestCore::start().await;
     let alice = Alice::create(&core).await;
     let upstream = Upstream::start().await.expect("upstream");
-    let listen = nginx::Nginx::free_addr().expect("port");
+    let listen = free_addr().expect("port");
     let host = "app.redoubt.localhost";
     let app = format!("http://{host}:{}", listen.port());
     let served = serve(
@@ -667,7 +667,7 @@ async fn forward_domain_through_caddy_covers_two_subdomains() {
     let core = TestCore::start().await;
     let alice = Alice::create(&core).await;
     let upstream = Upstream::start().await.expect("upstream");
-    let listen = nginx::Nginx::free_addr().expect("port");
+    let listen = free_addr().expect("port");
     let names = [
         "app1.redoubt.localhost".to_owned(),
         "app2.redoubt.localhost".to_owned(),
@@ -762,7 +762,7 @@ async fn proxy_mode_carries_websockets_and_streams_and_refuses_oversized_headers
     let core = TestCore::start().await;
     let alice = Alice::create(&core).await;
     let upstream = Upstream::start().await.expect("upstream");
-    let listen = nginx::Nginx::free_addr().expect("port");
+    let listen = free_addr().expect("port");
     let host = format!("proxied.redoubt.localhost:{}", listen.port());
     let app = format!("http://{host}");
     let served = serve(

@@ -3,9 +3,7 @@
 //! port, killed on drop. [`site_conf`] turns `examples/nginx/redoubt.conf` into a runnable server
 //! block, so the example users copy is the configuration the tests run.
 
-use super::{
-    examples_dir, free_addr, kill_group, own_group, running_as_root, substitute, wait_listening,
-};
+use super::{examples_dir, kill_group, own_group, running_as_root, substitute, wait_listening};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -168,11 +166,6 @@ impl Nginx {
             .await?;
         }
         Ok(nginx)
-    }
-
-    /// A free loopback address for a `listen` directive.
-    pub fn free_addr() -> anyhow::Result<SocketAddr> {
-        free_addr()
     }
 
     /// `http://<addr>`.
