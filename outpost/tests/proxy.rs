@@ -1022,11 +1022,21 @@ async fn the_service_answers_in_process() {
     assert_eq!(response.status(), 302);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(flavor = "current_thread")]
 #[ignore]
 async fn local_bench_server() {
     let h = harness(sessions(vec![key(1, 1)], vec![])).await;
     let cookie = h.login("app.test", "http://app.test/").await;
+    if let Ok(upstream) = std::env::var("BENCH_UPSTREAM") {
+        h.module.apply(
+            Arc::new(snapshot(
+                2,
+                upstream.parse().expect("addr"),
+                sessions(vec![key(1, 1)], vec![]),
+            )),
+            &ChangeSummary::snapshot(),
+        );
+    }
     std::fs::write(
         "/tmp/h2-bench.env",
         format!(

@@ -108,7 +108,8 @@ pub async fn start(
         ProxyState::default(),
         context.core.clone(),
         metrics,
-        upstream::Upstreams::new(verified, unverified),
+        verified,
+        unverified,
     ));
     let module = Arc::new(ProxyModule {
         shared: shared.clone(),

@@ -34,8 +34,10 @@ pub struct Shared {
     state: RwLock<Arc<ProxyState>>,
     pub core: CoreApi,
     pub metrics: ProxyMetrics,
-    pub upstreams: Upstreams,
     pub header_auth: HeaderAuth,
+    /// TLS towards upstreams: verifying (system roots and the CA file) and not.
+    tls_verified: Arc<rustls::ClientConfig>,
+    tls_unverified: Arc<rustls::ClientConfig>,
 }
 
 impl Shared {
@@ -44,14 +46,16 @@ impl Shared {
         state: ProxyState,
         core: CoreApi,
         metrics: ProxyMetrics,
-        upstreams: Upstreams,
+        tls_verified: Arc<rustls::ClientConfig>,
+        tls_unverified: Arc<rustls::ClientConfig>,
     ) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
             core,
             metrics,
-            upstreams,
             header_auth: HeaderAuth::new(),
+            tls_verified,
+            tls_unverified,
         }
     }
 
@@ -84,10 +88,13 @@ pub struct Peer {
     pub https: bool,
 }
 
-/// The proxy outpost as a function from requests to responses. Cheap to clone.
+/// The proxy outpost as a function from requests to responses. Cheap to clone; clones share
+/// one pool of upstream connections ([`ProxyService::with_own_pool`] makes one with its own, for
+/// a listener thread).
 #[derive(Clone)]
 pub struct ProxyService {
     shared: Arc<Shared>,
+    upstreams: Arc<Upstreams>,
 }
 
 impl std::fmt::Debug for ProxyService {
@@ -152,7 +159,17 @@ fn cookie_scope(provider: &ProviderView) -> CookieScope<'_> {
 impl ProxyService {
     /// A service over `shared`.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        let upstreams = Arc::new(Upstreams::new(
+            shared.tls_verified.clone(),
+            shared.tls_unverified.clone(),
+        ));
+        Self { shared, upstreams }
+    }
+
+    /// The same service with its own pool of upstream connections, so a listener thread's
+    /// requests never wait on another thread's connections.
+    pub fn with_own_pool(&self) -> Self {
+        Self::new(self.shared.clone())
     }
 
     /// Answers `request` from `client`. The connection counts as HTTPS when the request URI
@@ -472,7 +489,6 @@ impl ProxyService {
                 let (parts, body) = request.into_parts();
                 let outgoing = Request::from_parts(parts, box_body(body));
                 let (mut response, outcome, upstream_seconds) = self
-                    .shared
                     .upstreams
                     .forward(&provider, outgoing, session.as_ref(), peer.addr, peer.https)
                     .await;
