@@ -7,6 +7,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since 1970-01-01T00:00:00Z.
     fn now(&self) -> i64;
+
+    /// Milliseconds since 1970-01-01T00:00:00Z, for ordering logins against session
+    /// revocations.
+    fn now_ms(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The wall clock.
@@ -20,16 +26,24 @@ impl Clock for SystemClock {
             .unwrap_or_default();
         i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
     }
+
+    fn now_ms(&self) -> i64 {
+        let elapsed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
-/// A clock that only moves when told to; for tests.
+/// A clock that only moves when told to; for tests. Its milliseconds tick by one on every read
+/// (staying inside the current second), so events in a test still have an order.
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<AtomicI64>);
+pub struct ManualClock(Arc<AtomicI64>, Arc<AtomicI64>);
 
 impl ManualClock {
     /// A clock standing at `now`.
     pub fn new(now: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(now)))
+        Self(Arc::new(AtomicI64::new(now)), Arc::new(AtomicI64::new(0)))
     }
 
     /// Moves the clock forward by `seconds`.
@@ -41,6 +55,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    fn now_ms(&self) -> i64 {
+        let tick = self.1.fetch_add(1, Ordering::SeqCst) % 1000;
+        self.now().saturating_mul(1000) + tick
     }
 }
 

@@ -31,6 +31,42 @@ pub struct CoreSettings {
     pub events: EventSettings,
     pub limits: LimitSettings,
     pub tls: TlsSettings,
+    /// The core's URL as browsers and OIDC clients reach it (e.g. `https://id.example.com`):
+    /// the OIDC issuer and the base of login redirects. Empty: taken from each request's `Host`
+    /// header and listener (http or https).
+    pub external_url: String,
+    pub web: WebSettings,
+    pub embedded_outpost: EmbeddedOutpostSettings,
+}
+
+/// The login pages.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// How long a login at the core lasts, seconds.
+    pub session_seconds: i64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            session_seconds: 12 * 3600,
+        }
+    }
+}
+
+/// The proxy outpost that runs inside the core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedOutpostSettings {
+    /// Run it (default). Off: proxy providers need a separately deployed `redoubt-outpost`.
+    pub enabled: bool,
+}
+
+impl Default for EmbeddedOutpostSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// The HTTPS certificate: PEM files, or a self-signed pair generated in the data dir when empty.
@@ -102,6 +138,9 @@ impl Default for CoreSettings {
             events: EventSettings::default(),
             limits: LimitSettings::default(),
             tls: TlsSettings::default(),
+            external_url: String::new(),
+            web: WebSettings::default(),
+            embedded_outpost: EmbeddedOutpostSettings::default(),
         }
     }
 }

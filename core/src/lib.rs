@@ -10,15 +10,19 @@ pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod embedded;
 pub mod https;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod oidc;
 pub mod secret_key;
 pub mod server;
+pub mod session_keys;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod web;
 
 /// The software version reported in logs, metrics and the API.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -27,6 +27,10 @@ pub struct Metrics {
     /// Time from sending a revision to an outpost to its acknowledgement.
     pub push_latency: Histogram,
     outpost_replicas: IntGaugeVec,
+    token_requests: IntCounterVec,
+    session_revocations: IntGauge,
+    /// The embedded outpost's registry, rendered after the core's own metrics.
+    embedded: std::sync::OnceLock<Registry>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -106,6 +110,19 @@ impl Metrics {
             ),
             &["outpost", "state"],
         )?;
+        let token_requests = IntCounterVec::new(
+            Opts::new(
+                "redoubt_oidc_token_requests_total",
+                "Requests to the OIDC token endpoint, by grant and result",
+            ),
+            &["grant", "result"],
+        )?;
+        let session_revocations = IntGauge::new(
+            "redoubt_session_revocations",
+            "Session revocations in force (pushed to every proxy outpost)",
+        )?;
+        registry.register(Box::new(token_requests.clone()))?;
+        registry.register(Box::new(session_revocations.clone()))?;
         registry.register(Box::new(outposts_connected.clone()))?;
         registry.register(Box::new(push_latency.clone()))?;
         registry.register(Box::new(outpost_replicas.clone()))?;
@@ -127,6 +144,9 @@ impl Metrics {
             outposts_connected,
             push_latency,
             outpost_replicas,
+            token_requests,
+            session_revocations,
+            embedded: std::sync::OnceLock::new(),
         })
     }
 
@@ -162,6 +182,19 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Counts one token request.
+    pub fn token_request(&self, grant: &str, issued: bool) {
+        self.token_requests
+            .with_label_values(&[grant, if issued { "issued" } else { "refused" }])
+            .inc();
+    }
+
+    /// Adds the embedded outpost's metrics (`redoubt_outpost_*`, `redoubt_proxy_*`) to the
+    /// core's exposition.
+    pub fn attach_embedded(&self, registry: Registry) {
+        let _ = self.embedded.set(registry);
+    }
+
     /// The text exposition, after refreshing the object counts from `store`.
     pub async fn render(&self, store: &Store) -> String {
         let counts = async {
@@ -171,13 +204,21 @@ impl Metrics {
                 ("application", store.count_applications().await?),
                 ("provider", store.count_providers().await?),
                 ("outpost", store.count_outposts().await?),
+                (
+                    "session_revocation",
+                    store.count_session_revocations().await?,
+                ),
             ])
         };
         match tokio::time::timeout(Duration::from_secs(2), counts).await {
             Ok(Ok(counts)) => {
                 self.database_up.set(1);
                 for (kind, count) in counts {
-                    self.objects.with_label_values(&[kind]).set(count);
+                    if kind == "session_revocation" {
+                        self.session_revocations.set(count);
+                    } else {
+                        self.objects.with_label_values(&[kind]).set(count);
+                    }
                 }
             }
             _ => self.database_up.set(0),
@@ -197,8 +238,19 @@ impl Metrics {
                     .set(connected);
             }
         }
+        let mut families = self.registry.gather();
+        if let Some(embedded) = self.embedded.get() {
+            let own: std::collections::HashSet<String> =
+                families.iter().map(|f| f.name().to_owned()).collect();
+            families.extend(
+                embedded
+                    .gather()
+                    .into_iter()
+                    .filter(|f| !own.contains(f.name())),
+            );
+        }
         let mut buffer = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+        if let Err(error) = TextEncoder::new().encode(&families, &mut buffer) {
             tracing::warn!(%error, "encoding metrics failed");
         }
         String::from_utf8(buffer).unwrap_or_default()

@@ -122,11 +122,14 @@ pub enum ProviderKind {
     Ldap,
     Radius,
     Rac,
+    /// An OpenID Connect client of the core itself; never served by an outpost.
+    Oidc,
 }
 
 impl ProviderKind {
     /// Every kind, in display order.
-    pub const ALL: [ProviderKind; 4] = [Self::Proxy, Self::Ldap, Self::Radius, Self::Rac];
+    pub const ALL: [ProviderKind; 5] =
+        [Self::Proxy, Self::Ldap, Self::Radius, Self::Rac, Self::Oidc];
 
     /// The stable lowercase name used in the API and the database.
     pub fn as_str(self) -> &'static str {
@@ -135,7 +138,13 @@ impl ProviderKind {
             Self::Ldap => "ldap",
             Self::Radius => "radius",
             Self::Rac => "rac",
+            Self::Oidc => "oidc",
         }
+    }
+
+    /// Whether outposts can serve this kind (OIDC providers live in the core only).
+    pub fn has_outposts(self) -> bool {
+        !matches!(self, Self::Oidc)
     }
 }
 
@@ -147,7 +156,7 @@ impl fmt::Display for ProviderKind {
 
 /// A name that is not one of the provider kinds.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown kind `{0}`, expected one of proxy, ldap, radius, rac")]
+#[error("unknown kind `{0}`, expected one of proxy, ldap, radius, rac, oidc")]
 pub struct UnknownKind(pub String);
 
 impl FromStr for ProviderKind {
@@ -328,4 +337,14 @@ pub struct Change {
     pub object_id: i64,
     pub op: String,
     pub created_at: i64,
+}
+
+/// Sessions that were ended before they expired: every session of a user that began before
+/// `revoked_at_ms`, or the one core login session `session_id` (a sign-out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRevocation {
+    pub id: i64,
+    pub user_id: i64,
+    pub session_id: Option<String>,
+    pub revoked_at_ms: i64,
 }

@@ -43,6 +43,10 @@ pub struct Core {
     stop: watch::Sender<bool>,
     /// The HTTPS certificate, when HTTPS is on.
     pub tls: Option<crate::tls::CoreTls>,
+    /// The embedded proxy outpost's identity, when it is on.
+    embedded: Option<crate::embedded::EmbeddedIdentity>,
+    /// Where requests for the embedded outpost go once it runs.
+    pub embedded_proxy: crate::embedded::EmbeddedProxy,
 }
 
 /// The listeners the core serves on.
@@ -120,14 +124,39 @@ impl Core {
             &settings.bootstrap_token,
         )
         .await?;
+        let embedded = if settings.embedded_outpost.enabled {
+            Some(
+                crate::embedded::ensure(&store, &secret)
+                    .await
+                    .context("cannot set up the embedded outpost")?,
+            )
+        } else {
+            None
+        };
         let metrics = Arc::new(Metrics::new()?);
         let (stop, stop_rx) = watch::channel(false);
-        let hub = Arc::new(ChannelHub::new(
-            store.clone(),
-            metrics.clone(),
-            url,
-            stop_rx,
-        ));
+        let hub = Arc::new(
+            ChannelHub::new(
+                store.clone(),
+                metrics.clone(),
+                url,
+                crate::session_keys::SessionKeyring::new(&secret),
+                stop_rx,
+            )
+            .with_public_url(
+                Some(settings.external_url.trim_end_matches('/').to_owned())
+                    .filter(|u| !u.is_empty()),
+            ),
+        );
+        let web = crate::web::WebContext {
+            sessions: Sealer::new(&secret.derive("web-session")),
+            keys: crate::oidc::keys::KeyManager::new(
+                store.clone(),
+                Sealer::new(&secret.derive("oidc-signing-keys")),
+            ),
+            external_url: settings.external_url.clone(),
+            session_seconds: settings.web.session_seconds.max(60),
+        };
         let state = AppState {
             store,
             checker,
@@ -135,6 +164,7 @@ impl Core {
             sealer,
             metrics,
             hub,
+            web,
         };
         let tls = if settings.listen.https.is_empty() {
             None
@@ -145,12 +175,15 @@ impl Core {
                 &settings.data_dir,
             )?)
         };
+        let embedded_proxy = crate::embedded::EmbeddedProxy::new(embedded.is_some());
         Ok(Self {
             state,
             bootstrap,
             settings,
             stop,
             tls,
+            embedded,
+            embedded_proxy,
         })
     }
 
@@ -160,6 +193,8 @@ impl Core {
         Router::new()
             .route("/-/health/live", get(api::health::live))
             .route("/-/health/ready", get(api::health::ready))
+            .merge(crate::web::router())
+            .merge(crate::oidc::router())
             .merge(api::router())
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(TimeoutLayer::with_status_code(
@@ -171,6 +206,10 @@ impl Core {
                 metrics::track_http,
             ))
             .with_state(self.state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                self.embedded_proxy.clone(),
+                crate::embedded::dispatch,
+            ))
     }
 
     /// The metrics application (`/metrics` and health).
@@ -209,6 +248,26 @@ impl Core {
         )
         .with_graceful_shutdown(wait_for(stop_rx.clone()));
         let hub = tokio::spawn(self.state.hub.clone().run());
+        // The listener is bound, so the embedded outpost's first calls wait in its backlog until
+        // the server below runs.
+        let embedded = match &self.embedded {
+            Some(identity) => {
+                let running = crate::embedded::start(
+                    identity,
+                    http_addr,
+                    &self.settings.data_dir,
+                    &self.settings.log_level,
+                    self.embedded_proxy.clone(),
+                )
+                .await
+                .context("cannot start the embedded outpost")?;
+                self.state
+                    .metrics
+                    .attach_embedded(running.registry().clone());
+                Some(running)
+            }
+            None => None,
+        };
         let https = match (listeners.https, &self.tls) {
             (Some(listener), Some(tls)) => {
                 let https_addr = listener.local_addr()?;
@@ -216,7 +275,7 @@ impl Core {
                 Some(tokio::spawn(crate::https::serve(
                     listener,
                     tls.config.clone(),
-                    self.http_router(),
+                    self.http_router().layer(axum::Extension(crate::web::Https)),
                     self.settings.limits.max_connections,
                     IDLE_TIMEOUT,
                     stop_rx.clone(),
@@ -238,6 +297,9 @@ impl Core {
         pruner.abort();
         if let Some(https) = https {
             let _ = https.await;
+        }
+        if let Some(embedded) = embedded {
+            embedded.stop().await;
         }
         let _ = hub.await;
         self.state.store.close().await;
@@ -275,6 +337,16 @@ async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiv
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "pruning old events failed"),
             }
+        }
+        match store.prune_oidc_tokens(store.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "pruned expired OIDC codes and tokens"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning expired OIDC codes and tokens failed"),
+        }
+        match store.prune_session_revocations().await {
+            Ok(n) if n > 0 => tracing::info!(forgotten = n, "forgot expired session revocations"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning session revocations failed"),
         }
         match store
             .prune_instances(store.now() - INSTANCE_RETENTION_SECONDS)

@@ -97,6 +97,11 @@ pub struct OutpostEventsRequest {
     pub events: Vec<OutpostEvent>,
 }
 
+/// The event a proxy outpost records when a reverse proxy in front of it sends a request it
+/// cannot place (no original URL, a host no provider serves): a configuration error to fix, shown
+/// to the user as an error page instead of a redirect loop.
+pub const PROXY_MISCONFIGURED: &str = "proxy_misconfigured";
+
 /// Most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 500;
 
@@ -104,7 +109,8 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 500;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutpostEvent {
-    /// One of the outpost's providers.
+    /// One of the outpost's providers; 0 for [`PROXY_MISCONFIGURED`] when the request matched
+    /// none of them.
     pub provider_id: i64,
     /// What happened, e.g. `radius_accounting`.
     pub action: String,

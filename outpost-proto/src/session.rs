@@ -41,7 +41,7 @@ impl std::fmt::Debug for SessionKey {
     }
 }
 
-/// Sessions that must end: every session of `user_id` that began at or before `revoked_at_ms`,
+/// Sessions that must end: every session of `user_id` that began before `revoked_at_ms`,
 /// or only the session `session_id` (a sign-out) when it is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRevocation {
@@ -50,7 +50,7 @@ pub struct SessionRevocation {
     /// sessions (disabled, deleted, password or TOTP changed).
     #[serde(default)]
     pub session_id: Option<String>,
-    /// When, in Unix milliseconds. A session whose login (`auth_time`) is at or before this ends.
+    /// When, in Unix milliseconds. A session whose login (`auth_time_ms`) is before this ends.
     pub revoked_at_ms: i64,
 }
 
@@ -63,7 +63,7 @@ impl SessionRevocation {
         }
         match &self.session_id {
             Some(sid) => sid == session_id,
-            None => auth_time_ms <= self.revoked_at_ms,
+            None => auth_time_ms < self.revoked_at_ms,
         }
     }
 }
@@ -80,7 +80,7 @@ mod tests {
             revoked_at_ms: 1_000,
         };
         assert!(r.ends(7, "a", 999));
-        assert!(r.ends(7, "a", 1_000));
+        assert!(!r.ends(7, "a", 1_000));
         assert!(!r.ends(7, "a", 1_001));
         assert!(!r.ends(8, "a", 10));
     }

@@ -53,6 +53,7 @@ pub struct RunningOutpost {
     listening: watch::Receiver<module::Listening>,
     #[cfg(feature = "proxy")]
     proxy_service: watch::Receiver<Option<proxy::ProxyService>>,
+    registry: prometheus::Registry,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -110,6 +111,12 @@ impl RunningOutpost {
         self.proxy_service.borrow().clone()
     }
 
+    /// Watches the proxy module's request handler (`None` until it starts).
+    #[cfg(feature = "proxy")]
+    pub fn proxy_service_watch(&self) -> watch::Receiver<Option<proxy::ProxyService>> {
+        self.proxy_service.clone()
+    }
+
     /// Waits until the proxy module has started and returns its request handler.
     #[cfg(feature = "proxy")]
     pub async fn wait_proxy_service(&self) -> proxy::ProxyService {
@@ -122,6 +129,12 @@ impl RunningOutpost {
                 std::future::pending::<()>().await;
             }
         }
+    }
+
+    /// The registry of the outpost's metrics (the runtime's and its module's), for a host
+    /// process that serves them itself (the core's embedded outpost).
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
     }
 
     /// Stops gracefully: closes the channel and the metrics server.
@@ -191,6 +204,7 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         settings,
     });
     tracing::info!(%metrics_addr, version = VERSION, "Redoubt outpost starting");
+    let registry = metrics.registry.clone();
     let observe = {
         let app = observe::router(metrics, config_rx.clone());
         let mut stop = stop_rx.clone();
@@ -215,6 +229,7 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         listening: listening_rx,
         #[cfg(feature = "proxy")]
         proxy_service: proxy_service_rx,
+        registry,
         stop: stop_tx,
         tasks: vec![run, observe],
     })

@@ -14,6 +14,10 @@ struct Outpost {
 }
 
 async fn outpost(core: &TestCore, kind: &str) -> Outpost {
+    outpost_named(core, kind, kind).await
+}
+
+async fn outpost_named(core: &TestCore, kind: &str, name: &str) -> Outpost {
     let settings = match kind {
         "ldap" => json!({"base_dn": "dc=example,dc=com"}),
         "proxy" => json!({"mode": "forward_single", "external_host": "https://app.example.com"}),
@@ -23,20 +27,20 @@ async fn outpost(core: &TestCore, kind: &str) -> Outpost {
         .api
         .post(
             "/api/v1/providers",
-            json!({"name": format!("{kind}-provider"), "kind": kind, "settings": settings}),
+            json!({"name": format!("{name}-provider"), "kind": kind, "settings": settings}),
         )
         .await
         .expect(201);
     core.api
         .post(
             "/api/v1/applications",
-            json!({"slug": format!("{kind}-app"), "name": "App", "provider_id": provider["id"]}),
+            json!({"slug": format!("{name}-app"), "name": "App", "provider_id": provider["id"]}),
         )
         .await
         .expect(201);
     let created = core
         .api
-        .post("/api/v1/outposts", json!({"name": format!("{kind}-outpost"), "kind": kind, "provider_ids": [provider["id"]]}))
+        .post("/api/v1/outposts", json!({"name": format!("{name}-outpost"), "kind": kind, "provider_ids": [provider["id"]]}))
         .await
         .expect(201);
     Outpost {
@@ -366,6 +370,9 @@ async fn proxy_outposts_get_revocations_but_no_directory() {
         panic!()
     };
     assert!(snapshot.config.directory.is_none());
+    let sessions = snapshot.config.sessions.clone().expect("session config");
+    assert_eq!(sessions.keys.len(), 1, "one key generation to start with");
+    assert!(sessions.revocations.is_empty());
     core.api
         .put(
             &format!("/api/v1/users/{}/password", user["id"]),
@@ -394,6 +401,56 @@ async fn proxy_outposts_get_revocations_but_no_directory() {
         .expect(200);
     let (set, _) = next_changes(&mut client).await;
     assert!(set.items.is_empty(), "{set:?}");
+    // An administrator ends every session of the user.
+    core.api
+        .post(
+            &format!("/api/v1/users/{}/sessions/revoke", user["id"]),
+            json!({}),
+        )
+        .await
+        .expect(204);
+    let (set, _) = next_changes(&mut client).await;
+    assert!(
+        matches!(set.items.as_slice(), [ChangeItem::SessionsRevoked { revocation }] if revocation.session_id.is_none()),
+        "{set:?}"
+    );
+    // Rotating the session keys sends a snapshot with the new key first and the old one second;
+    // the revocations so far are in it too, so a restarted outpost still honours them.
+    let rotated = core
+        .api
+        .post("/api/v1/session-keys/rotate", json!({}))
+        .await
+        .expect(200);
+    let snapshot = loop {
+        match client.recv().await {
+            Received::Message(CoreMessage::Snapshot(snapshot)) => break snapshot,
+            Received::Message(CoreMessage::Changes(_)) => continue,
+            other => panic!("expected a snapshot, got {other:?}"),
+        }
+    };
+    let after = snapshot.config.sessions.expect("session config");
+    assert_eq!(after.keys.len(), 2);
+    assert_eq!(
+        i64::from(after.keys[0].id),
+        rotated["generation"].as_i64().expect("generation")
+    );
+    assert_eq!(
+        after.keys[1], sessions.keys[0],
+        "the previous key still opens cookies"
+    );
+    assert_eq!(after.revocations.len(), 2, "{:?}", after.revocations);
+    // Keys are per outpost: another proxy outpost never gets these.
+    let other = outpost_named(&core, "proxy", "second").await;
+    let config = Api::new(&core.url, &other.token)
+        .get("/api/v1/outpost/config")
+        .await
+        .expect(200);
+    let other_keys = &config["config"]["sessions"]["keys"];
+    assert_eq!(other_keys.as_array().map(Vec::len), Some(2));
+    assert_ne!(
+        other_keys[0]["key"].as_str(),
+        Some(after.keys[0].key.as_str())
+    );
 }
 
 #[tokio::test]

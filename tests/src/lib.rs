@@ -83,6 +83,8 @@ impl TestCore {
         settings.listen.https = "127.0.0.1:0".into();
         settings.password_hash.memory_kib = 64;
         settings.password_hash.iterations = 1;
+        // Off unless a test is about it: it is one more outpost connected to every test core.
+        settings.embedded_outpost.enabled = false;
         if let Some(tweak) = options.tweak {
             tweak(&mut settings);
         }

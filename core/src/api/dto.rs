@@ -325,13 +325,17 @@ pub struct BindGroup {
 pub struct ProviderDto {
     pub id: i64,
     pub name: String,
-    /// proxy, ldap, radius or rac.
+    /// proxy, ldap, radius, rac or oidc.
     pub kind: String,
     /// Type-specific settings.
     #[schema(value_type = Object)]
     pub settings: Value,
     pub created_at: String,
     pub updated_at: String,
+    /// OIDC providers only: the generated client secret, in the answer that created it and
+    /// never again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 impl From<model::Provider> for ProviderDto {
@@ -343,6 +347,7 @@ impl From<model::Provider> for ProviderDto {
             settings: p.settings,
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
+            client_secret: None,
         }
     }
 }
@@ -352,7 +357,7 @@ impl From<model::Provider> for ProviderDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
     pub name: String,
-    /// proxy, ldap, radius or rac.
+    /// proxy, ldap, radius, rac or oidc (oidc providers are served by the core, not by outposts).
     pub kind: String,
     /// Type-specific settings, validated for the kind.
     #[schema(value_type = Object)]
@@ -583,4 +588,20 @@ pub struct InstanceDto {
     pub healthy: bool,
     pub connected_at: String,
     pub last_seen: String,
+}
+
+/// The answer to an OIDC signing key rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKeyRotated {
+    /// Key id of the new current key.
+    pub kid: String,
+    /// Its algorithm (always ES256).
+    pub algorithm: String,
+}
+
+/// A new generation of session-cookie keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionKeysRotated {
+    /// The new generation; outposts seal with it and still open cookies of the one before.
+    pub generation: i64,
 }

@@ -13,10 +13,11 @@ mod outpost_actions;
 mod outpost_facing;
 mod outposts;
 pub mod providers;
+mod sessions;
 pub mod state;
 mod tokens;
 mod users;
-mod validate;
+pub(crate) mod validate;
 
 pub use error::{ApiError, ApiResult};
 pub use state::AppState;
@@ -83,6 +84,8 @@ pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(outpost_facing::router())
         .merge(outpost_actions::router())
+        .merge(crate::oidc::admin::router())
+        .merge(sessions::router())
         .split_for_parts()
 }
 

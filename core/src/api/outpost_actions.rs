@@ -17,7 +17,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Event actions an outpost may record; anything else is refused.
-const OUTPOST_EVENT_ACTIONS: &[&str] = &["radius_accounting"];
+const OUTPOST_EVENT_ACTIONS: &[&str] = &[
+    "radius_accounting",
+    redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED,
+];
 /// Largest `detail` of one outpost event, serialized.
 const MAX_EVENT_DETAIL_BYTES: usize = 4096;
 
@@ -121,7 +124,9 @@ async fn record_events(
                 OUTPOST_EVENT_ACTIONS.join(", ")
             )));
         };
-        if !served.contains(&event.provider_id) {
+        let outpost_wide = event.provider_id == 0
+            && event.action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED;
+        if !outpost_wide && !served.contains(&event.provider_id) {
             if !state
                 .store
                 .outpost_serves(identity.outpost_id, event.provider_id)
@@ -140,7 +145,9 @@ async fn record_events(
                 "events[{i}].detail: at most {MAX_EVENT_DETAIL_BYTES} bytes"
             )));
         }
-        detail["provider"] = serde_json::json!(event.provider_id);
+        if !outpost_wide {
+            detail["provider"] = serde_json::json!(event.provider_id);
+        }
         checked.push(NewEvent {
             actor: format!("outpost:{}", identity.outpost_id),
             action,
@@ -149,7 +156,11 @@ async fn record_events(
                 .map(|u| format!("user:{u}"))
                 .unwrap_or_default(),
             source_address: event.source_address.unwrap_or_default(),
-            outcome: Outcome::Success,
+            outcome: if *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
             detail,
         });
     }

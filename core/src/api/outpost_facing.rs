@@ -54,7 +54,13 @@ async fn outpost_config(
     State(state): State<AppState>,
 ) -> ApiResult<Json<redoubt_outpost_proto::config::ConfigSnapshot>> {
     Ok(Json(
-        crate::channel::snapshot::build(&state.store, identity.outpost_id).await?,
+        crate::channel::snapshot::build(
+            &state.store,
+            &state.hub.keyring,
+            state.hub.public_url.as_deref(),
+            identity.outpost_id,
+        )
+        .await?,
     ))
 }
 
@@ -65,7 +71,7 @@ pub(super) fn provider_requires_mfa(kind: ProviderKind, settings: &serde_json::V
             .get("mfa")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(true),
-        ProviderKind::Proxy | ProviderKind::Rac => true,
+        ProviderKind::Proxy | ProviderKind::Rac | ProviderKind::Oidc => true,
     }
 }
 

@@ -57,6 +57,12 @@ async fn create_outpost(
 ) -> ApiResult<(StatusCode, Json<OutpostCreated>)> {
     validate::name("name", &body.name)?;
     let kind = parse_kind(&body.kind)?;
+    if !kind.has_outposts() {
+        return Err(ApiError::validation(format!(
+            "kind: `{kind}` providers are served by the core itself; outposts are proxy, ldap, \
+             radius or rac"
+        )));
+    }
     let settings = settings_object(body.settings)?;
     let secret = token::generate().map_err(|e| ApiError::internal(&e))?;
     let fields = OutpostFields {

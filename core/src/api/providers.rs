@@ -12,7 +12,8 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use redoubt_outpost_proto::provider::{
-    LdapProviderSettings, ProxyProviderSettings, RacProviderSettings, RadiusProviderSettings,
+    LdapProviderSettings, OidcProviderSettings, ProxyProviderSettings, RacProviderSettings,
+    RadiusProviderSettings,
 };
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -50,6 +51,27 @@ pub fn validate_settings(kind: ProviderKind, settings: Value) -> Result<Value, A
         ProviderKind::Radius => check(settings, RadiusProviderSettings::validate),
         ProviderKind::Proxy => check(settings, ProxyProviderSettings::validate),
         ProviderKind::Rac => check(settings, RacProviderSettings::validate),
+        ProviderKind::Oidc => check(settings, OidcProviderSettings::validate),
+    }
+}
+
+/// For `oidc` providers: client ids stay unique and the client secret is generated (on create,
+/// or when a client turns confidential) and kept as a hash; the secret is returned once.
+async fn prepare_oidc(
+    state: &AppState,
+    kind: ProviderKind,
+    settings: Value,
+    current: Option<&crate::model::Provider>,
+) -> Result<(Value, Option<String>), ApiError> {
+    use crate::oidc::clients::{SettingsRefused, prepare_settings};
+    if kind != ProviderKind::Oidc {
+        return Ok((settings, None));
+    }
+    match prepare_settings(&state.store, settings, current).await {
+        Ok(prepared) => Ok((prepared.settings, prepared.new_secret)),
+        Err(SettingsRefused::Store(e)) => Err(e.into()),
+        Err(SettingsRefused::Random) => Err(ApiError::internal(&"no randomness available")),
+        Err(refused) => Err(ApiError::validation(refused.to_string())),
     }
 }
 
@@ -68,7 +90,10 @@ async fn list_providers(
 /// Create a provider. Settings by kind: ldap `{base_dn, search_group_id?, uid_start_number?,
 /// gid_start_number?, mfa?, require_tls_for_bind?}`; radius `{shared_secret, client_networks,
 /// mfa?, require_message_authenticator?, reply_rules?}`; proxy `{mode, external_host, internal_host?, ...}`;
-/// rac `{connection_expiry_seconds?, endpoints?}`.
+/// rac `{connection_expiry_seconds?, endpoints?}`; oidc `{client_id, client_type?
+/// (confidential|public), redirect_uris, post_logout_redirect_uris?,
+/// access_token_validity_seconds?, refresh_token_validity_seconds?}`: a confidential client's
+/// secret is generated and returned once, as `client_secret`.
 #[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = CreateProvider,
     responses((status = 201, body = ProviderDto), (status = 400, body = super::error::Problem)))]
 async fn create_provider(
@@ -80,6 +105,7 @@ async fn create_provider(
     validate::name("name", &body.name)?;
     let kind = parse_kind(&body.kind)?;
     let settings = validate_settings(kind, body.settings)?;
+    let (settings, client_secret) = prepare_oidc(&state, kind, settings, None).await?;
     let provider = state
         .store
         .create_provider(&body.name, kind, &settings)
@@ -92,7 +118,9 @@ async fn create_provider(
         &peer.ip().to_string(),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(provider.into())))
+    let mut dto = ProviderDto::from(provider);
+    dto.client_secret = client_secret;
+    Ok((StatusCode::CREATED, Json(dto)))
 }
 
 /// Read a provider.
@@ -117,11 +145,14 @@ async fn update_provider(
     ApiJson(body): ApiJson<UpdateProvider>,
 ) -> ApiResult<Json<ProviderDto>> {
     let current = state.store.provider(id).await?;
-    let name = body.name.unwrap_or(current.name);
+    let name = body.name.unwrap_or_else(|| current.name.clone());
     validate::name("name", &name)?;
-    let settings = match body.settings {
-        Some(settings) => validate_settings(current.kind, settings)?,
-        None => current.settings,
+    let (settings, client_secret) = match body.settings {
+        Some(settings) => {
+            let settings = validate_settings(current.kind, settings)?;
+            prepare_oidc(&state, current.kind, settings, Some(&current)).await?
+        }
+        None => (current.settings.clone(), None),
     };
     let provider = state.store.update_provider(id, &name, &settings).await?;
     audit::record(
@@ -132,7 +163,9 @@ async fn update_provider(
         &peer.ip().to_string(),
     )
     .await;
-    Ok(Json(provider.into()))
+    let mut dto = ProviderDto::from(provider);
+    dto.client_secret = client_secret;
+    Ok(Json(dto))
 }
 
 /// Delete a provider.

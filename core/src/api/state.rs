@@ -18,6 +18,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The outpost control channel.
     pub hub: Arc<crate::channel::ChannelHub>,
+    /// Login pages and the OIDC provider: session sealing, signing keys, settings.
+    pub web: crate::web::WebContext,
 }
 
 impl AppState {

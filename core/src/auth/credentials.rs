@@ -129,7 +129,26 @@ impl CredentialChecker {
 
     /// Verifies `request`; records one event whatever the result.
     pub async fn check(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, CheckError> {
-        match self.evaluate(request).await {
+        self.finish(request, self.evaluate(request).await).await
+    }
+
+    /// The second step of an interactive login: an earlier [`check`](Self::check) of the same
+    /// user answered `MfaRequired`, and `request.totp_code` now carries the code (the password
+    /// is not asked again). Same limits and events as a full check.
+    pub async fn check_second_factor(
+        &self,
+        request: &CredentialRequest<'_>,
+    ) -> Result<VerifiedUser, CheckError> {
+        self.finish(request, self.evaluate_second_factor(request).await)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        request: &CredentialRequest<'_>,
+        evaluation: Result<VerifiedUser, Evaluation>,
+    ) -> Result<VerifiedUser, CheckError> {
+        match evaluation {
             Ok(verified) => {
                 self.record(request, Outcome::Success, ACTION_CREDENTIAL_CHECK, "ok")
                     .await?;
@@ -149,9 +168,44 @@ impl CredentialChecker {
         }
     }
 
-    async fn evaluate(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, Evaluation> {
+    async fn evaluate_second_factor(
+        &self,
+        request: &CredentialRequest<'_>,
+    ) -> Result<VerifiedUser, Evaluation> {
         use CheckFailure::*;
         let now = self.store.now();
+        self.check_limits(request, now).await?;
+        let Some(credentials) = self.store.credentials(request.username).await? else {
+            return Err(Evaluation::Failed(InvalidCredentials, "unknown_user"));
+        };
+        let user = credentials.user;
+        if !user.is_active {
+            return Err(Evaluation::Failed(InvalidCredentials, "inactive_user"));
+        }
+        let secrets = self.store.totp_secrets(user.id).await?;
+        if secrets.is_empty() {
+            return Err(Evaluation::Failed(InvalidCredentials, "no_totp_device"));
+        }
+        let code = request.totp_code.unwrap_or_default();
+        self.consume_code(&user, &secrets, code, now).await?;
+        let groups = self.store.effective_groups(user.id).await?;
+        if let Some(application) = request.application
+            && !has_application_access(application, &groups)
+        {
+            return Err(Evaluation::Failed(AccessDenied, "not_in_bound_group"));
+        }
+        Ok(VerifiedUser {
+            user,
+            groups,
+            used_totp: true,
+        })
+    }
+
+    async fn check_limits(
+        &self,
+        request: &CredentialRequest<'_>,
+        now: i64,
+    ) -> Result<(), Evaluation> {
         let since = self.policy.window_start(now);
         let user_failures = self
             .store
@@ -174,8 +228,49 @@ impl CredentialChecker {
                 Locked::User => "locked_user",
                 Locked::Address => "locked_address",
             };
-            return Err(Evaluation::Failed(RateLimited, detail));
+            return Err(Evaluation::Failed(CheckFailure::RateLimited, detail));
         }
+        Ok(())
+    }
+
+    /// Checks `code` against the user's devices and consumes its time step (replay guard).
+    async fn consume_code(
+        &self,
+        user: &User,
+        secrets: &[crate::store::TotpSecretRow],
+        code: &str,
+        now: i64,
+    ) -> Result<(), Evaluation> {
+        use CheckFailure::*;
+        let mut matched = None;
+        for device in secrets {
+            let Ok(secret) = self
+                .sealer
+                .open(&device.secret_sealed, &totp_seal_context(user.id))
+            else {
+                tracing::warn!(
+                    device = device.device_id,
+                    "TOTP secret does not open under this secret key"
+                );
+                continue;
+            };
+            if let Some(step) = totp::verify(&secret, code, now) {
+                matched = Some((device.device_id, step));
+            }
+        }
+        let Some((device_id, step)) = matched else {
+            return Err(Evaluation::Failed(InvalidCredentials, "wrong_totp_code"));
+        };
+        if !self.store.consume_totp_step(device_id, step).await? {
+            return Err(Evaluation::Failed(InvalidCredentials, "replayed_totp_code"));
+        }
+        Ok(())
+    }
+
+    async fn evaluate(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, Evaluation> {
+        use CheckFailure::*;
+        let now = self.store.now();
+        self.check_limits(request, now).await?;
 
         let credentials = self.store.credentials(request.username).await?;
         let Some(credentials) = credentials.filter(|c| c.password_hash.is_some()) else {
@@ -210,28 +305,7 @@ impl CredentialChecker {
             let Some(code) = code else {
                 return Err(Evaluation::Failed(MfaRequired, "totp_code_missing"));
             };
-            let mut matched = None;
-            for device in &secrets {
-                let Ok(secret) = self
-                    .sealer
-                    .open(&device.secret_sealed, &totp_seal_context(user.id))
-                else {
-                    tracing::warn!(
-                        device = device.device_id,
-                        "TOTP secret does not open under this secret key"
-                    );
-                    continue;
-                };
-                if let Some(step) = totp::verify(&secret, code, now) {
-                    matched = Some((device.device_id, step));
-                }
-            }
-            let Some((device_id, step)) = matched else {
-                return Err(Evaluation::Failed(InvalidCredentials, "wrong_totp_code"));
-            };
-            if !self.store.consume_totp_step(device_id, step).await? {
-                return Err(Evaluation::Failed(InvalidCredentials, "replayed_totp_code"));
-            }
+            self.consume_code(&user, &secrets, code, now).await?;
         }
         let groups = self.store.effective_groups(user.id).await?;
         if let Some(application) = request.application

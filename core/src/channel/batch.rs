@@ -31,6 +31,9 @@ pub(crate) enum Action {
     RevalidateToken(i64),
     /// The outpost is gone: close its sessions.
     Deleted(i64),
+    /// A new session-key generation: outposts without a directory get a snapshot (their keys are
+    /// derived per outpost).
+    SessionKeysRotated,
 }
 
 /// The resolved changes `(from, to]`; every item and action carries its revision, so a session
@@ -98,36 +101,27 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result
     let id = change.object_id;
     match change.object_kind.as_str() {
         "user" => match store.directory_user(id).await? {
-            Some(entry) => {
-                let ends_sessions =
-                    matches!(change.op.as_str(), "password" | "totp") || !entry.user.is_active;
-                batch.items.push((
-                    Audience::Directory,
-                    ChangeItem::UserUpserted {
-                        user: convert::user(entry),
-                    },
-                ));
-                if ends_sessions {
-                    batch.items.push((
-                        Audience::WithoutDirectory,
-                        ChangeItem::SessionsRevoked {
-                            revocation: all_sessions(id, change),
-                        },
-                    ));
-                }
-            }
-            None => {
-                batch
-                    .items
-                    .push((Audience::Directory, ChangeItem::UserDeleted { id }));
+            Some(entry) => batch.items.push((
+                Audience::Directory,
+                ChangeItem::UserUpserted {
+                    user: convert::user(entry),
+                },
+            )),
+            None => batch
+                .items
+                .push((Audience::Directory, ChangeItem::UserDeleted { id })),
+        },
+        "session_revocation" => {
+            if let Some(revocation) = store.session_revocation(id).await? {
                 batch.items.push((
                     Audience::WithoutDirectory,
                     ChangeItem::SessionsRevoked {
-                        revocation: all_sessions(id, change),
+                        revocation: convert::revocation(revocation),
                     },
                 ));
             }
-        },
+        }
+        "session_keys" => push_action(batch, Action::SessionKeysRotated),
         "group" => match store.group_if_exists(id).await? {
             Some(group) => batch.items.push((
                 Audience::Directory,
@@ -171,17 +165,5 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result
 fn push_action(batch: &mut Resolved, action: Action) {
     if !batch.actions.contains(&action) {
         batch.actions.push(action);
-    }
-}
-
-/// A revocation of every session of `user_id` that began up to the end of the change's second.
-fn all_sessions(
-    user_id: i64,
-    change: &Change,
-) -> redoubt_outpost_proto::session::SessionRevocation {
-    redoubt_outpost_proto::session::SessionRevocation {
-        user_id,
-        session_id: None,
-        revoked_at_ms: change.created_at * 1000 + 999,
     }
 }

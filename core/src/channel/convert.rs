@@ -9,7 +9,8 @@ use redoubt_outpost_proto::config::{
 /// The wire kind of a provider or outpost kind.
 pub(crate) fn kind(kind: ProviderKind) -> OutpostKind {
     match kind {
-        ProviderKind::Proxy => OutpostKind::Proxy,
+        // OIDC providers are never attached to outposts (the API refuses it).
+        ProviderKind::Proxy | ProviderKind::Oidc => OutpostKind::Proxy,
         ProviderKind::Ldap => OutpostKind::Ldap,
         ProviderKind::Radius => OutpostKind::Radius,
         ProviderKind::Rac => OutpostKind::Rac,
@@ -65,5 +66,16 @@ pub(crate) fn provider(provider: Provider, application: Option<Application>) -> 
             launch_url: a.launch_url,
             group_ids: a.group_ids,
         }),
+    }
+}
+
+/// A session revocation as outposts receive it.
+pub(crate) fn revocation(
+    r: crate::model::SessionRevocation,
+) -> redoubt_outpost_proto::session::SessionRevocation {
+    redoubt_outpost_proto::session::SessionRevocation {
+        user_id: r.user_id,
+        session_id: r.session_id,
+        revoked_at_ms: r.revoked_at_ms,
     }
 }

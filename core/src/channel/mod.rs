@@ -45,6 +45,10 @@ pub struct ChannelHub {
     /// Bounds how many sessions set up at once, so a herd of outposts reconnecting after a core
     /// restart queues instead of exhausting the database pool.
     pub(crate) setup: tokio::sync::Semaphore,
+    /// Derives the session-cookie keys in proxy outposts' snapshots.
+    pub keyring: crate::session_keys::SessionKeyring,
+    /// The core's URL as browsers reach it (`external_url`), for proxy outposts' snapshots.
+    pub public_url: Option<String>,
     /// The newest snapshot message of each outpost, encoded once for all its replicas.
     snapshots: std::sync::Mutex<std::collections::HashMap<i64, (i64, Arc<str>)>>,
 }
@@ -55,6 +59,7 @@ impl ChannelHub {
         store: Store,
         metrics: Arc<Metrics>,
         database_url: String,
+        keyring: crate::session_keys::SessionKeyring,
         stop: watch::Receiver<bool>,
     ) -> Self {
         let (batches, _) = broadcast::channel(1024);
@@ -65,9 +70,17 @@ impl ChannelHub {
             batches,
             stop,
             database_url,
+            keyring,
+            public_url: None,
             setup: tokio::sync::Semaphore::new(SETUP_CONCURRENCY),
             snapshots: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Sets the core's URL as browsers reach it.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
+        self
     }
 
     /// The encoded snapshot message of `outpost_id` at the current revision (or newer), built
@@ -89,7 +102,13 @@ impl ChannelHub {
         {
             return Ok((revision, text));
         }
-        let snapshot = snapshot::build(&self.store, outpost_id).await?;
+        let snapshot = snapshot::build(
+            &self.store,
+            &self.keyring,
+            self.public_url.as_deref(),
+            outpost_id,
+        )
+        .await?;
         let revision = snapshot.revision;
         let message = redoubt_outpost_proto::control::CoreMessage::Snapshot(snapshot);
         let text: Arc<str> = serde_json::to_string(&message)

@@ -383,6 +383,7 @@ impl Session {
                     }
                 }
                 Action::Snapshot(id) if id == self.outpost_id => snapshot = true,
+                Action::SessionKeysRotated if !self.kind.needs_directory() => snapshot = true,
                 Action::RefreshProviders => {
                     let outpost = self.hub.store.outpost(self.outpost_id).await?;
                     for provider in

@@ -69,6 +69,9 @@ pub enum OutpostsCommand {
     RotateToken { id: i64 },
     /// The running instances: version, revision, health.
     Instances { id: i64 },
+    /// Start a new generation of the keys proxy outposts seal session cookies with. Cookies
+    /// sealed with the previous generation keep working; older ones end.
+    RotateSessionKeys,
 }
 
 pub(super) async fn run(
@@ -143,6 +146,17 @@ pub(super) async fn run(
                 cell(&outpost["name"])
             );
             print_run_instructions(api.base(), &outpost, token);
+        }
+        OutpostsCommand::RotateSessionKeys => {
+            let rotated = api.post("/api/v1/session-keys/rotate", json!({})).await?;
+            if out.json {
+                out.json(&rotated);
+            } else {
+                out.done(&format!(
+                    "proxy outposts now seal session cookies with key generation {}; the previous generation still opens them",
+                    cell(&rotated["generation"])
+                ));
+            }
         }
         OutpostsCommand::Instances { id } => out.list(
             &api.get(&format!("/api/v1/outposts/{id}/instances")).await?,

@@ -27,7 +27,7 @@ pub enum ProvidersCommand {
     Create {
         /// A name for people.
         name: String,
-        /// ldap, radius, proxy or rac.
+        /// ldap, radius, proxy, rac or oidc (an oidc client's secret is shown once).
         #[arg(long)]
         kind: String,
         #[command(flatten)]

@@ -64,6 +64,9 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// End every session of a user now (sign out everywhere): core logins and proxy sessions on
+    /// every outpost.
+    RevokeSessions { id: i64 },
     /// TOTP devices of a user.
     #[command(subcommand)]
     Totp(TotpCommand),
@@ -150,6 +153,11 @@ pub(super) async fn run(api: &ApiClient, out: Output, command: UsersCommand) -> 
             )
             .await?;
             out.done(&format!("set the password of user {id}"));
+        }
+        UsersCommand::RevokeSessions { id } => {
+            api.post(&format!("/api/v1/users/{id}/sessions/revoke"), json!({}))
+                .await?;
+            out.done(&format!("ended every session of user {id}"));
         }
         UsersCommand::Totp(command) => totp(api, out, command).await?,
     }

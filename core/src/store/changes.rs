@@ -24,6 +24,10 @@ pub enum ObjectKind {
     Provider,
     Outpost,
     Token,
+    /// Sessions ended early (see `store::sessions`).
+    SessionRevocation,
+    /// A new generation of session-cookie keys.
+    SessionKeys,
 }
 
 impl ObjectKind {
@@ -36,6 +40,8 @@ impl ObjectKind {
             Self::Provider => "provider",
             Self::Outpost => "outpost",
             Self::Token => "token",
+            Self::SessionRevocation => "session_revocation",
+            Self::SessionKeys => "session_keys",
         }
     }
 }

@@ -15,8 +15,10 @@ mod error;
 mod events;
 mod groups;
 mod instances;
+pub mod oidc;
 pub mod outposts;
 mod providers;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -24,6 +26,7 @@ pub use changes::{CHANGE_CHANNEL, ObjectKind};
 pub use directory::DirectoryEntry;
 pub use error::StoreError;
 pub use instances::InstanceRecord;
+pub use sessions::SESSION_KEY_GENERATIONS_KEPT;
 pub use tokens::TokenRecord;
 pub use users::{Credentials, TotpSecretRow};
 

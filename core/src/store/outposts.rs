@@ -199,6 +199,61 @@ impl Store {
         self.commit(tx).await
     }
 
+    /// The outpost named `name`, if there is one.
+    pub async fn outpost_by_name(&self, name: &str) -> Result<Option<Outpost>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM outposts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        match id {
+            Some(id) => match self.outpost(id).await {
+                Ok(outpost) => Ok(Some(outpost)),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Adds a token with `token_hash` to the outpost unless it already has it; other tokens stay.
+    /// Idempotent, so several core replicas may call it at once for the embedded outpost.
+    pub async fn ensure_outpost_token(
+        &self,
+        outpost_id: i64,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let outpost = fetch_outpost(&mut tx, outpost_id).await?;
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE secret_hash = $1 AND outpost_id = $2",
+        )
+        .bind(token_hash)
+        .bind(outpost_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if existing.is_none() {
+            insert_token(
+                &mut tx,
+                &NewToken {
+                    secret_hash: token_hash,
+                    kind: TokenKind::Outpost,
+                    user_id: None,
+                    outpost_id: Some(outpost_id),
+                    description: &format!("service identity of outpost {}", outpost.name),
+                    expires_at: None,
+                    now,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict("the embedded outpost's token"),
+                other => other,
+            })?;
+        }
+        self.commit(tx).await
+    }
+
     /// Whether `provider_id` is served by outpost `outpost_id`.
     pub async fn outpost_serves(
         &self,

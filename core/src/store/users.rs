@@ -145,6 +145,9 @@ impl Store {
         .map_err(|e| StoreError::from_sqlx(e, "username"))?;
         self.record_change(&mut tx, ObjectKind::User, id, "update")
             .await?;
+        if current.is_active && patch.is_active == Some(false) {
+            self.revoke_sessions_in(&mut tx, id, None).await?;
+        }
         let user = fetch_user(&mut tx, id).await?;
         self.commit(tx).await?;
         Ok(user)
@@ -163,6 +166,7 @@ impl Store {
         }
         self.record_change(&mut tx, ObjectKind::User, id, "delete")
             .await?;
+        self.revoke_sessions_in(&mut tx, id, None).await?;
         self.commit(tx).await
     }
 
@@ -185,6 +189,7 @@ impl Store {
         }
         self.record_change(&mut tx, ObjectKind::User, id, "password")
             .await?;
+        self.revoke_sessions_in(&mut tx, id, None).await?;
         self.commit(tx).await
     }
 
@@ -232,6 +237,7 @@ impl Store {
         bump_epoch(&mut tx, user_id).await?;
         self.record_change(&mut tx, ObjectKind::User, user_id, "totp")
             .await?;
+        self.revoke_sessions_in(&mut tx, user_id, None).await?;
         self.commit(tx).await?;
         Ok(TotpDevice {
             id,
@@ -277,6 +283,7 @@ impl Store {
         bump_epoch(&mut tx, user_id).await?;
         self.record_change(&mut tx, ObjectKind::User, user_id, "totp")
             .await?;
+        self.revoke_sessions_in(&mut tx, user_id, None).await?;
         self.commit(tx).await
     }
 

@@ -138,6 +138,13 @@ fn request_authority<B>(request: &Request<B>) -> Option<&str> {
     })
 }
 
+/// The request without its body: what the endpoints that only read the head are given, so their
+/// futures stay `Send` whatever the body type (axum's is not `Sync`).
+fn without_body<B>(request: Request<B>) -> Request<()> {
+    let (parts, _) = request.into_parts();
+    Request::from_parts(parts, ())
+}
+
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     let query = query?;
     if query.len() > MAX_QUERY_LEN {
@@ -170,6 +177,19 @@ impl ProxyService {
     /// requests never wait on another thread's connections.
     pub fn with_own_pool(&self) -> Self {
         Self::new(self.shared.clone())
+    }
+
+    /// Whether a request to `authority` (the `Host`) belongs to a provider this outpost serves
+    /// in proxy mode, i.e. whether a host process embedding the outpost should hand every
+    /// request for that host to it. Requests under `/outpost.redoubt/` always belong to it.
+    pub fn routes_host(&self, authority: &str) -> bool {
+        let Some(host) = host_of_authority(authority) else {
+            return false;
+        };
+        self.shared
+            .state()
+            .provider_for_host(&host)
+            .is_some_and(|p| p.settings.mode == ProxyMode::Proxy)
     }
 
     /// Answers `request` from `client`. The connection counts as HTTPS when the request URI
@@ -221,7 +241,7 @@ impl ProxyService {
         match endpoint {
             "ping" => (Mode::Ping, Outcome::Ok, status(StatusCode::NO_CONTENT)),
             "start" => self.start(state, &request),
-            "callback" => self.callback(state, &request).await,
+            "callback" => self.callback(state, &without_body(request)).await,
             "sign_out" => self.sign_out(state, &request),
             _ => {
                 let flavour = match endpoint.strip_prefix("auth/") {
@@ -233,7 +253,10 @@ impl ProxyService {
                     _ => None,
                 };
                 match flavour {
-                    Some(f) => self.forward_auth(state, &request, f, peer).await,
+                    Some(f) => {
+                        self.forward_auth(state, &without_body(request), f, peer)
+                            .await
+                    }
                     None => (
                         Mode::Other,
                         Outcome::NotFound,
