@@ -11,6 +11,7 @@ use super::forward::{self, Flavour, host_of_authority};
 use super::header_auth::{Credentials, HeaderAuth, HeaderVerdict};
 use super::headers::{CookieScope, add_identity, find_cookie, set_cookie};
 use super::login;
+use super::memo;
 use super::metrics::{LoginResult, Mode, Outcome, ProxyMetrics};
 use super::pages;
 use super::session::{self, Session};
@@ -280,12 +281,24 @@ impl ProxyService {
         client: SocketAddr,
     ) -> Result<Check, Response<ProxyBody>> {
         let now = now_ms();
-        let check = decide::check_session(
-            state,
-            provider,
-            find_cookie(headers, &provider.cookie_name),
-            now,
-        );
+        let cookie = find_cookie(headers, &provider.cookie_name);
+        let check = match cookie.and_then(|c| memo::recall(state.revision, provider.id, c)) {
+            Some(session) => decide::still_good(state, session, false, now),
+            None => {
+                let check = decide::check_session(state, provider, cookie, now);
+                if let (
+                    Some(cookie),
+                    Check::Session {
+                        session,
+                        reseal: false,
+                    },
+                ) = (cookie, &check)
+                {
+                    memo::remember(state.revision, provider.id, cookie, session.clone());
+                }
+                check
+            }
+        };
         let Check::Anonymous(why) = &check else {
             return Ok(check);
         };
@@ -334,7 +347,7 @@ impl ProxyService {
                 ) =>
             {
                 Ok(Check::Session {
-                    session: (*identity).clone(),
+                    session: identity,
                     reseal: false,
                 })
             }
@@ -513,7 +526,7 @@ impl ProxyService {
                 let outgoing = Request::from_parts(parts, box_body(body));
                 let (mut response, outcome, upstream_seconds) = self
                     .upstreams
-                    .forward(&provider, outgoing, session.as_ref(), peer.addr, peer.https)
+                    .forward(&provider, outgoing, session.as_deref(), peer.addr, peer.https)
                     .await;
                 if let Some(seconds) = upstream_seconds {
                     self.shared.metrics.upstream_duration.observe(seconds);
