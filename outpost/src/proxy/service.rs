@@ -526,7 +526,13 @@ impl ProxyService {
                 let outgoing = Request::from_parts(parts, box_body(body));
                 let (mut response, outcome, upstream_seconds) = self
                     .upstreams
-                    .forward(&provider, outgoing, session.as_deref(), peer.addr, peer.https)
+                    .forward(
+                        &provider,
+                        outgoing,
+                        session.as_deref(),
+                        peer.addr,
+                        peer.https,
+                    )
                     .await;
                 if let Some(seconds) = upstream_seconds {
                     self.shared.metrics.upstream_duration.observe(seconds);
