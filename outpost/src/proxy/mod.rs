@@ -19,6 +19,7 @@ pub mod headers;
 pub mod login;
 pub mod memo;
 pub mod metrics;
+pub mod misconfig;
 pub mod pages;
 pub mod server;
 pub mod service;

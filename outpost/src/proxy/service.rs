@@ -20,6 +20,7 @@ use super::upstream::{BoxError, Upstreams, box_body};
 use crate::core_api::{CoreApi, CoreCallError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use redoubt_outpost_proto::credentials::{OutpostEvent, OutpostEventsRequest, PROXY_MISCONFIGURED};
 use redoubt_outpost_proto::oidc::{OUTPOST_PATH_PREFIX, TOKEN_PATH, TokenResponse};
 use redoubt_outpost_proto::provider::ProxyMode;
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub core: CoreApi,
     pub metrics: ProxyMetrics,
     pub header_auth: HeaderAuth,
+    /// When each reverse-proxy misconfiguration was last reported.
+    misconfig: super::misconfig::MisconfigReports,
     /// TLS towards upstreams: verifying (system roots and the CA file) and not.
     tls_verified: Arc<rustls::ClientConfig>,
     tls_unverified: Arc<rustls::ClientConfig>,
@@ -55,6 +58,7 @@ impl Shared {
             core,
             metrics,
             header_auth: HeaderAuth::new(),
+            misconfig: super::misconfig::MisconfigReports::default(),
             tls_verified,
             tls_unverified,
         }
@@ -376,6 +380,44 @@ impl ProxyService {
         }
     }
 
+    /// Reports a reverse-proxy misconfiguration to the core's event log (in the background), at
+    /// most once a minute per flavour, host and reason; returns whether it was reported, so the
+    /// caller logs it too.
+    fn misconfigured(&self, flavour: Flavour, host: &str, reason: &str, peer: Peer) -> bool {
+        let key = format!("{}|{host}|{reason}", flavour.as_str());
+        if !self.shared.misconfig.due(&key, Instant::now()) {
+            return false;
+        }
+        let mut detail = serde_json::Map::new();
+        detail.insert("reverse_proxy".into(), flavour.as_str().into());
+        detail.insert(
+            "reason".into(),
+            reason.chars().take(300).collect::<String>().into(),
+        );
+        if !host.is_empty() {
+            detail.insert(
+                "host".into(),
+                host.chars().take(255).collect::<String>().into(),
+            );
+        }
+        let request = OutpostEventsRequest {
+            events: vec![OutpostEvent {
+                provider_id: 0,
+                action: PROXY_MISCONFIGURED.to_owned(),
+                username: None,
+                source_address: Some(peer.addr.ip().to_string()),
+                detail,
+            }],
+        };
+        let core = self.shared.core.clone();
+        tokio::spawn(async move {
+            if let Err(error) = core.record_events(&request).await {
+                tracing::debug!(%error, "could not record a proxy_misconfigured event");
+            }
+        });
+        true
+    }
+
     /// A fresh session cookie for a session opened with an older key.
     fn reseal(
         &self,
@@ -424,12 +466,15 @@ impl ProxyService {
         ) {
             Ok(original) => original,
             Err(error) => {
-                tracing::warn!(
-                    flavour = flavour.as_str(),
-                    client = %peer.addr,
-                    %error,
-                    "a forward-auth request does not say which URL the user opened; check the reverse proxy's configuration"
-                );
+                let reason = error.to_string();
+                if self.misconfigured(flavour, "", &reason, peer) {
+                    tracing::warn!(
+                        flavour = flavour.as_str(),
+                        client = %peer.addr,
+                        %error,
+                        "a forward-auth request does not say which URL the user opened; check the reverse proxy's configuration (reported once a minute)"
+                    );
+                }
                 return (
                     mode,
                     Outcome::Refused,
@@ -438,11 +483,18 @@ impl ProxyService {
             }
         };
         let Some(provider) = state.provider_for_host(&original.host) else {
-            tracing::warn!(
-                flavour = flavour.as_str(),
-                host = %original.host,
-                "a forward-auth request for a host no proxy provider of this outpost serves"
-            );
+            if self.misconfigured(
+                flavour,
+                &original.host,
+                "no proxy provider of this outpost serves the host",
+                peer,
+            ) {
+                tracing::warn!(
+                    flavour = flavour.as_str(),
+                    host = %original.host,
+                    "a forward-auth request for a host no proxy provider of this outpost serves (reported once a minute)"
+                );
+            }
             return (mode, Outcome::NotFound, pages::unknown_host(&original.host));
         };
         let check = match self
