@@ -1021,19 +1021,3 @@ async fn the_service_answers_in_process() {
         .await;
     assert_eq!(response.status(), 302);
 }
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore]
-async fn local_bench_server() {
-    let h = harness(sessions(vec![key(1, 1)], vec![])).await;
-    let cookie = h.login("app.test", "http://app.test/").await;
-    std::fs::write(
-        "/tmp/h2-bench.env",
-        format!(
-            "OUTPOST={}\nUPSTREAM={}\nCOOKIE='{}'\n",
-            h.http, h.upstream, cookie
-        ),
-    )
-    .expect("write");
-    tokio::time::sleep(Duration::from_secs(600)).await;
-}

@@ -138,6 +138,29 @@ async fn the_core_runs_its_own_proxy_outpost() {
         .await
         .expect("login page");
     assert_eq!(login.status(), 200);
+    // nginx configured without X-Original-URL: an error page (never a redirect) and, once, an
+    // event in the core naming the problem.
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{}/outpost.redoubt/auth/nginx", core.url))
+            .send()
+            .await
+            .expect("auth");
+        assert_eq!(r.status(), 400);
+        assert!(r.headers().get("location").is_none());
+    }
+    let events = within(Duration::from_secs(5), || async {
+        let events = core
+            .api
+            .get("/api/v1/events?action=proxy_misconfigured")
+            .await
+            .expect(200);
+        (events["total"] == 1).then_some(events)
+    })
+    .await;
+    let event = &events["items"][0];
+    assert_eq!(event["outcome"], "failure", "{event}");
+    assert_eq!(event["detail"]["reverse_proxy"], "nginx", "{event}");
     // Its metrics are part of the core's, and valid.
     let metrics = http
         .get(format!("{}/metrics", core.metrics_url))

@@ -5,12 +5,13 @@
 use super::forward::Flavour;
 use super::session::{OpenError, Session, open_session};
 use super::state::{ProviderView, ProxyState};
+use std::sync::Arc;
 
 /// What the cookie says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// A live session; `reseal` when it was sealed with an older key.
-    Session { session: Session, reseal: bool },
+    Session { session: Arc<Session>, reseal: bool },
     /// No usable session.
     Anonymous(Anonymous),
 }
@@ -45,19 +46,23 @@ pub fn check_session(
         return Check::Anonymous(Anonymous::NoCookie);
     };
     match open_session(&state.keys, &provider.session_aad, cookie, now_ms) {
-        Ok(opened) => {
-            let s = &opened.value;
-            if state.revocations.ends(s.user_id, &s.sid, s.auth_time_ms) {
-                Check::Anonymous(Anonymous::Revoked)
-            } else {
-                Check::Session {
-                    session: opened.value,
-                    reseal: opened.stale_key,
-                }
-            }
-        }
+        Ok(opened) => still_good(state, Arc::new(opened.value), opened.stale_key, now_ms),
         Err(error) => Check::Anonymous(Anonymous::Rejected(error)),
     }
+}
+
+/// Whether an opened session still holds at `now_ms`: not expired, not revoked.
+pub fn still_good(state: &ProxyState, session: Arc<Session>, reseal: bool, now_ms: i64) -> Check {
+    if session.exp.saturating_mul(1000) <= now_ms {
+        return Check::Anonymous(Anonymous::Rejected(OpenError::Expired));
+    }
+    if state
+        .revocations
+        .ends(session.user_id, &session.sid, session.auth_time_ms)
+    {
+        return Check::Anonymous(Anonymous::Revoked);
+    }
+    Check::Session { session, reseal }
 }
 
 /// The answer to a forward-auth or proxied request.
@@ -65,7 +70,7 @@ pub fn check_session(
 pub enum Verdict {
     /// Pass, with the identity when there is a session.
     Allow {
-        session: Option<Session>,
+        session: Option<Arc<Session>>,
         reseal: bool,
     },
     /// 401 (nginx).
@@ -224,13 +229,13 @@ mod tests {
             }
         );
         let live = Check::Session {
-            session: session(100),
+            session: Arc::new(session(100)),
             reseal: true,
         };
         assert_eq!(
             decide(p, live, Caller::Forward(Flavour::Nginx), "/"),
             Verdict::Allow {
-                session: Some(session(100)),
+                session: Some(Arc::new(session(100))),
                 reseal: true
             }
         );

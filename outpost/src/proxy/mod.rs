@@ -8,7 +8,7 @@
 //! [`session`] (sealing cookies and login state), [`forward`] (the original URL per reverse
 //! proxy), [`decide`] (may this request pass), [`login`] (start, callback and sign-out
 //! decisions), [`headers`], [`pages`] (error pages), [`header_auth`] (Bearer/Basic for API
-//! clients), [`upstream`] (proxy mode), [`service`] ([`ProxyService`]: requests to responses),
+//! clients), [`memo`] (opened cookies per thread), [`upstream`] (proxy mode), [`service`] ([`ProxyService`]: requests to responses),
 //! [`server`] (the listeners), [`metrics`], [`body`].
 
 pub mod body;
@@ -17,7 +17,9 @@ pub mod forward;
 pub mod header_auth;
 pub mod headers;
 pub mod login;
+pub mod memo;
 pub mod metrics;
+pub mod misconfig;
 pub mod pages;
 pub mod server;
 pub mod service;
@@ -108,7 +110,8 @@ pub async fn start(
         ProxyState::default(),
         context.core.clone(),
         metrics,
-        upstream::Upstreams::new(verified, unverified),
+        verified,
+        unverified,
     ));
     let module = Arc::new(ProxyModule {
         shared: shared.clone(),

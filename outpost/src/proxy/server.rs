@@ -1,5 +1,5 @@
 //! The proxy listeners: plain HTTP on `listen.http` and, with a certificate (`tls.cert_file`,
-//! `tls.key_file`), HTTPS on `listen.https`; HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) through
+//! `tls.key_file`), HTTPS on `listen.https`, served by one single-threaded runtime per CPU; HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) through
 //! hyper-util's auto builder, with upgrades (WebSocket). Bounded: at most [`MAX_CONNECTIONS`]
 //! open, request heads bounded by [`MAX_HEADER_BYTES`] (431 beyond), a header-read timeout, idle
 //! connections closed, TLS handshakes under a timeout. Bodies are never buffered here.
@@ -38,6 +38,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most listener threads.
+const MAX_WORKERS: usize = 64;
 /// Most concurrent HTTP/2 streams per connection.
 const MAX_STREAMS: u32 = 256;
 
@@ -69,15 +71,16 @@ pub fn load_tls(settings: &TlsSettings) -> anyhow::Result<Option<Arc<rustls::Ser
 }
 
 /// Binds `listen.http` (unless empty) and, with a certificate, `listen.https`, and serves them
-/// until the outpost stops.
+/// until the outpost stops, on one thread per CPU: each runs its own single-threaded runtime
+/// that accepts from both listeners and keeps its own upstream connections, so a request never
+/// hops between threads (the way nginx workers run).
 pub async fn listen(
     context: &ModuleContext,
     service: ProxyService,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> anyhow::Result<()> {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let builder = Arc::new(builder());
     let settings = &context.settings.listen;
+    let mut listeners: Vec<(std::net::TcpListener, Option<TlsAcceptor>)> = Vec::new();
     if settings.http.trim().is_empty() {
         tracing::info!("proxy HTTP listener off (listen.http is empty)");
     } else {
@@ -86,15 +89,8 @@ pub async fn listen(
             .with_context(|| format!("cannot listen on {} (listen.http)", settings.http))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "proxy HTTP listening");
+        listeners.push((listener.into_std()?, None));
         context.listening_on("http", addr);
-        tokio::spawn(accept_loop(
-            listener,
-            service.clone(),
-            builder.clone(),
-            limit.clone(),
-            None,
-            context.stop.clone(),
-        ));
     }
     match tls {
         Some(tls) if !settings.https.trim().is_empty() => {
@@ -103,20 +99,59 @@ pub async fn listen(
                 .with_context(|| format!("cannot listen on {} (listen.https)", settings.https))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "proxy HTTPS listening");
+            listeners.push((listener.into_std()?, Some(TlsAcceptor::from(tls))));
             context.listening_on("https", addr);
-            tokio::spawn(accept_loop(
-                listener,
-                service,
-                builder,
-                limit,
-                Some(TlsAcceptor::from(tls)),
-                context.stop.clone(),
-            ));
         }
         Some(_) => tracing::info!("proxy HTTPS listener off (listen.https is empty)"),
         None => tracing::info!(
             "proxy HTTPS listener off: no certificate configured (tls.cert_file, tls.key_file)"
         ),
+    }
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let builder = Arc::new(builder());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+    for worker in 0..workers {
+        let mut mine = Vec::with_capacity(listeners.len());
+        for (listener, tls) in &listeners {
+            mine.push((listener.try_clone()?, tls.clone()));
+        }
+        let service = service.with_own_pool();
+        let builder = builder.clone();
+        let limit = limit.clone();
+        let stop = context.stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot build a proxy worker runtime")?;
+        std::thread::Builder::new()
+            .name(format!("redoubt-proxy-{worker}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut loops = tokio::task::JoinSet::new();
+                    for (listener, tls) in mine {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => {
+                                loops.spawn(accept_loop(
+                                    listener,
+                                    service.clone(),
+                                    builder.clone(),
+                                    limit.clone(),
+                                    tls,
+                                    stop.clone(),
+                                ));
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "a proxy worker cannot use its listener");
+                            }
+                        }
+                    }
+                    while loops.join_next().await.is_some() {}
+                });
+            })
+            .context("cannot start a proxy worker thread")?;
     }
     Ok(())
 }

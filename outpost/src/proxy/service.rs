@@ -11,6 +11,7 @@ use super::forward::{self, Flavour, host_of_authority};
 use super::header_auth::{Credentials, HeaderAuth, HeaderVerdict};
 use super::headers::{CookieScope, add_identity, find_cookie, set_cookie};
 use super::login;
+use super::memo;
 use super::metrics::{LoginResult, Mode, Outcome, ProxyMetrics};
 use super::pages;
 use super::session::{self, Session};
@@ -19,6 +20,7 @@ use super::upstream::{BoxError, Upstreams, box_body};
 use crate::core_api::{CoreApi, CoreCallError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use redoubt_outpost_proto::credentials::{OutpostEvent, OutpostEventsRequest, PROXY_MISCONFIGURED};
 use redoubt_outpost_proto::oidc::{OUTPOST_PATH_PREFIX, TOKEN_PATH, TokenResponse};
 use redoubt_outpost_proto::provider::ProxyMode;
 use std::net::SocketAddr;
@@ -34,8 +36,12 @@ pub struct Shared {
     state: RwLock<Arc<ProxyState>>,
     pub core: CoreApi,
     pub metrics: ProxyMetrics,
-    pub upstreams: Upstreams,
     pub header_auth: HeaderAuth,
+    /// When each reverse-proxy misconfiguration was last reported.
+    misconfig: super::misconfig::MisconfigReports,
+    /// TLS towards upstreams: verifying (system roots and the CA file) and not.
+    tls_verified: Arc<rustls::ClientConfig>,
+    tls_unverified: Arc<rustls::ClientConfig>,
 }
 
 impl Shared {
@@ -44,14 +50,17 @@ impl Shared {
         state: ProxyState,
         core: CoreApi,
         metrics: ProxyMetrics,
-        upstreams: Upstreams,
+        tls_verified: Arc<rustls::ClientConfig>,
+        tls_unverified: Arc<rustls::ClientConfig>,
     ) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
             core,
             metrics,
-            upstreams,
             header_auth: HeaderAuth::new(),
+            misconfig: super::misconfig::MisconfigReports::default(),
+            tls_verified,
+            tls_unverified,
         }
     }
 
@@ -84,10 +93,13 @@ pub struct Peer {
     pub https: bool,
 }
 
-/// The proxy outpost as a function from requests to responses. Cheap to clone.
+/// The proxy outpost as a function from requests to responses. Cheap to clone; clones share
+/// one pool of upstream connections ([`ProxyService::with_own_pool`] makes one with its own, for
+/// a listener thread).
 #[derive(Clone)]
 pub struct ProxyService {
     shared: Arc<Shared>,
+    upstreams: Arc<Upstreams>,
 }
 
 impl std::fmt::Debug for ProxyService {
@@ -159,7 +171,17 @@ fn cookie_scope(provider: &ProviderView) -> CookieScope<'_> {
 impl ProxyService {
     /// A service over `shared`.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        let upstreams = Arc::new(Upstreams::new(
+            shared.tls_verified.clone(),
+            shared.tls_unverified.clone(),
+        ));
+        Self { shared, upstreams }
+    }
+
+    /// The same service with its own pool of upstream connections, so a listener thread's
+    /// requests never wait on another thread's connections.
+    pub fn with_own_pool(&self) -> Self {
+        Self::new(self.shared.clone())
     }
 
     /// Whether a request to `authority` (the `Host`) belongs to a provider this outpost serves
@@ -263,12 +285,24 @@ impl ProxyService {
         client: SocketAddr,
     ) -> Result<Check, Response<ProxyBody>> {
         let now = now_ms();
-        let check = decide::check_session(
-            state,
-            provider,
-            find_cookie(headers, &provider.cookie_name),
-            now,
-        );
+        let cookie = find_cookie(headers, &provider.cookie_name);
+        let check = match cookie.and_then(|c| memo::recall(state.revision, provider.id, c)) {
+            Some(session) => decide::still_good(state, session, false, now),
+            None => {
+                let check = decide::check_session(state, provider, cookie, now);
+                if let (
+                    Some(cookie),
+                    Check::Session {
+                        session,
+                        reseal: false,
+                    },
+                ) = (cookie, &check)
+                {
+                    memo::remember(state.revision, provider.id, cookie, session.clone());
+                }
+                check
+            }
+        };
         let Check::Anonymous(why) = &check else {
             return Ok(check);
         };
@@ -317,7 +351,7 @@ impl ProxyService {
                 ) =>
             {
                 Ok(Check::Session {
-                    session: (*identity).clone(),
+                    session: identity,
                     reseal: false,
                 })
             }
@@ -344,6 +378,44 @@ impl ProxyService {
                 "The identity service cannot be reached right now; try again shortly.",
             )),
         }
+    }
+
+    /// Reports a reverse-proxy misconfiguration to the core's event log (in the background), at
+    /// most once a minute per flavour, host and reason; returns whether it was reported, so the
+    /// caller logs it too.
+    fn misconfigured(&self, flavour: Flavour, host: &str, reason: &str, peer: Peer) -> bool {
+        let key = format!("{}|{host}|{reason}", flavour.as_str());
+        if !self.shared.misconfig.due(&key, Instant::now()) {
+            return false;
+        }
+        let mut detail = serde_json::Map::new();
+        detail.insert("reverse_proxy".into(), flavour.as_str().into());
+        detail.insert(
+            "reason".into(),
+            reason.chars().take(300).collect::<String>().into(),
+        );
+        if !host.is_empty() {
+            detail.insert(
+                "host".into(),
+                host.chars().take(255).collect::<String>().into(),
+            );
+        }
+        let request = OutpostEventsRequest {
+            events: vec![OutpostEvent {
+                provider_id: 0,
+                action: PROXY_MISCONFIGURED.to_owned(),
+                username: None,
+                source_address: Some(peer.addr.ip().to_string()),
+                detail,
+            }],
+        };
+        let core = self.shared.core.clone();
+        tokio::spawn(async move {
+            if let Err(error) = core.record_events(&request).await {
+                tracing::debug!(%error, "could not record a proxy_misconfigured event");
+            }
+        });
+        true
     }
 
     /// A fresh session cookie for a session opened with an older key.
@@ -394,12 +466,15 @@ impl ProxyService {
         ) {
             Ok(original) => original,
             Err(error) => {
-                tracing::warn!(
-                    flavour = flavour.as_str(),
-                    client = %peer.addr,
-                    %error,
-                    "a forward-auth request does not say which URL the user opened; check the reverse proxy's configuration"
-                );
+                let reason = error.to_string();
+                if self.misconfigured(flavour, "", &reason, peer) {
+                    tracing::warn!(
+                        flavour = flavour.as_str(),
+                        client = %peer.addr,
+                        %error,
+                        "a forward-auth request does not say which URL the user opened; check the reverse proxy's configuration (reported once a minute)"
+                    );
+                }
                 return (
                     mode,
                     Outcome::Refused,
@@ -408,11 +483,18 @@ impl ProxyService {
             }
         };
         let Some(provider) = state.provider_for_host(&original.host) else {
-            tracing::warn!(
-                flavour = flavour.as_str(),
-                host = %original.host,
-                "a forward-auth request for a host no proxy provider of this outpost serves"
-            );
+            if self.misconfigured(
+                flavour,
+                &original.host,
+                "no proxy provider of this outpost serves the host",
+                peer,
+            ) {
+                tracing::warn!(
+                    flavour = flavour.as_str(),
+                    host = %original.host,
+                    "a forward-auth request for a host no proxy provider of this outpost serves (reported once a minute)"
+                );
+            }
             return (mode, Outcome::NotFound, pages::unknown_host(&original.host));
         };
         let check = match self
@@ -495,9 +577,14 @@ impl ProxyService {
                 let (parts, body) = request.into_parts();
                 let outgoing = Request::from_parts(parts, box_body(body));
                 let (mut response, outcome, upstream_seconds) = self
-                    .shared
                     .upstreams
-                    .forward(&provider, outgoing, session.as_ref(), peer.addr, peer.https)
+                    .forward(
+                        &provider,
+                        outgoing,
+                        session.as_deref(),
+                        peer.addr,
+                        peer.https,
+                    )
                     .await;
                 if let Some(seconds) = upstream_seconds {
                     self.shared.metrics.upstream_duration.observe(seconds);

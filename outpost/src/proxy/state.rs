@@ -53,6 +53,8 @@ pub struct ProviderView {
     pub skip: Option<RegexSet>,
     /// The upstream without a trailing slash (proxy mode).
     pub upstream: Option<String>,
+    /// The upstream's scheme and authority, and its `Host` header, parsed once.
+    pub upstream_target: Option<UpstreamTarget>,
 }
 
 impl ProviderView {
@@ -70,6 +72,41 @@ impl ProviderView {
         self.skip
             .as_ref()
             .is_some_and(|set| set.is_match(path_and_query))
+    }
+}
+
+/// Where proxy mode sends requests.
+#[derive(Debug, Clone)]
+pub struct UpstreamTarget {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    pub host: http::HeaderValue,
+}
+
+impl UpstreamTarget {
+    /// Parses `origin` (`scheme://authority`).
+    pub fn parse(origin: &str) -> Option<Self> {
+        let parts = origin.parse::<http::Uri>().ok()?.into_parts();
+        let authority = parts.authority?;
+        let host = http::HeaderValue::from_str(authority.as_str()).ok()?;
+        Some(Self {
+            scheme: parts.scheme?,
+            authority,
+            host,
+        })
+    }
+
+    /// The upstream URI for a request's path and query.
+    pub fn uri(&self, path_and_query: Option<&http::uri::PathAndQuery>) -> Option<http::Uri> {
+        http::Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(
+                path_and_query
+                    .map_or_else(|| http::uri::PathAndQuery::from_static("/"), Clone::clone),
+            )
+            .build()
+            .ok()
     }
 }
 
@@ -305,6 +342,12 @@ fn view(
         ProxyMode::Proxy => settings.internal_host.as_deref().map(origin_of),
         _ => None,
     };
+    let upstream_target = upstream.as_deref().and_then(UpstreamTarget::parse);
+    if upstream.is_some() && upstream_target.is_none() {
+        warnings.push(Warning(format!(
+            "proxy provider {id}: the internal host is not a usable URL; requests get a 502 page"
+        )));
+    }
     if !settings.internal_host_verify_tls && upstream.is_some() {
         warnings.push(Warning(format!(
             "proxy provider {id}: the upstream's TLS certificate is NOT verified (internal_host_verify_tls is false)"
@@ -323,6 +366,7 @@ fn view(
             session_aad: super::session::session_aad(id, &format!("redoubt_proxy_{id}")),
             skip,
             upstream,
+            upstream_target,
             settings,
         },
         warnings,
@@ -447,6 +491,13 @@ pub(crate) mod tests {
         assert_eq!(
             s.providers[0].upstream.as_deref(),
             Some("http://127.0.0.1:8080")
+        );
+        let target = s.providers[0].upstream_target.as_ref().expect("target");
+        assert_eq!(target.host, "127.0.0.1:8080");
+        let pq = http::uri::PathAndQuery::from_static("/a?b=c");
+        assert_eq!(
+            target.uri(Some(&pq)).expect("uri"),
+            "http://127.0.0.1:8080/a?b=c"
         );
     }
 

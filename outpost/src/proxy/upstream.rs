@@ -12,7 +12,7 @@ use super::pages;
 use super::session::Session;
 use super::state::ProviderView;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper_rustls::HttpsConnector;
@@ -58,19 +58,21 @@ impl Upstreams {
         client: SocketAddr,
         https: bool,
     ) -> (Response<ProxyBody>, Outcome, Option<f64>) {
-        let Some(upstream) = provider.upstream.as_deref() else {
+        let (Some(target), Some(upstream)) = (
+            provider.upstream_target.as_ref(),
+            provider.upstream.as_deref(),
+        ) else {
             return (
                 pages::page(
                     StatusCode::BAD_GATEWAY,
                     "No upstream",
-                    "This proxy provider has no internal host.",
+                    "This proxy provider has no usable internal host.",
                 ),
                 Outcome::UpstreamError,
                 None,
             );
         };
-        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let Ok(uri) = format!("{upstream}{path}").parse::<Uri>() else {
+        let Some(uri) = target.uri(request.uri().path_and_query()) else {
             return (
                 pages::page(
                     StatusCode::BAD_REQUEST,
@@ -104,11 +106,7 @@ impl Upstreams {
             add_identity(headers, session, provider.settings.authentik_headers);
         }
         set_forwarded(headers, client.ip(), https, original_host.as_deref());
-        if let Some(authority) = uri.authority()
-            && let Ok(host) = HeaderValue::from_str(authority.as_str())
-        {
-            headers.insert(header::HOST, host);
-        }
+        headers.insert(header::HOST, target.host.clone());
         parts.uri = uri;
         let outgoing = Request::from_parts(parts, body);
         let http = if provider.settings.internal_host_verify_tls {
