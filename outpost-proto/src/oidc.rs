@@ -59,6 +59,26 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Redoubt extension, only for a proxy client whose provider sets `basic_auth`: the HTTP
+    /// Basic credentials the outpost sends the upstream, read from the user's attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_basic_auth: Option<UpstreamBasicAuth>,
+}
+
+/// HTTP Basic credentials for a proxy provider's upstream. `Debug` hides the password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamBasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for UpstreamBasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamBasicAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// An OAuth error response (RFC 6749 section 5.2).

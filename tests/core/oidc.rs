@@ -1300,3 +1300,73 @@ async fn browser_applications_may_call_the_token_endpoints_cross_origin() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn proxy_clients_get_upstream_basic_credentials_from_attributes() {
+    let (core, mut browser, _, alice) = signed_in().await;
+    core.api
+        .patch(
+            &format!("/api/v1/users/{alice}"),
+            json!({"attributes": {"legacy_user": "ALICE", "legacy_password": "s3cret:pw"}}),
+        )
+        .await
+        .expect(200);
+    let settings = |basic: serde_json::Value| json!({"mode": "forward_single", "external_host": "https://legacy.example", "basic_auth": basic});
+    let (proxy_id, outpost_token) = core
+        .create_served_provider(
+            "proxy",
+            "legacy",
+            settings(json!({"username_attribute": "legacy_user", "password_attribute": "legacy_password"})),
+        )
+        .await;
+    let client_id = format!("proxy-{proxy_id}");
+    let callback = "https://legacy.example/outpost.redoubt/callback";
+    let mut exchange_once = async || {
+        let page = browser
+            .get(&format!(
+                "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid+profile&state=s",
+                url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+            ))
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let code = query_of(&page.location.expect("location"))["code"].clone();
+        let (status, tokens) = post_form(
+            &format!("{}/oauth/token", core.url),
+            Some((&client_id, &outpost_token)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", callback),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    };
+    let tokens = exchange_once().await;
+    assert_eq!(
+        tokens["upstream_basic_auth"],
+        json!({"username": "ALICE", "password": "s3cret:pw"})
+    );
+    // Without a username attribute the Redoubt username is used; a missing password attribute
+    // means no credentials at all.
+    core.api
+        .patch(
+            &format!("/api/v1/providers/{proxy_id}"),
+            json!({"settings": settings(json!({"password_attribute": "legacy_password"}))}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        exchange_once().await["upstream_basic_auth"]["username"],
+        "alice"
+    );
+    core.api
+        .patch(
+            &format!("/api/v1/providers/{proxy_id}"),
+            json!({"settings": settings(json!({"password_attribute": "nope"}))}),
+        )
+        .await
+        .expect(200);
+    assert!(exchange_once().await.get("upstream_basic_auth").is_none());
+}

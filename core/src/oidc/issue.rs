@@ -3,14 +3,14 @@
 //! family.
 
 use super::claims::{self, AccessTokenInput, IdTokenInput, SessionInfo};
-use super::clients::Client;
+use super::clients::{Client, ClientKind};
 use super::error::OAuthFailure;
 use super::jwt;
 use crate::api::AppState;
 use crate::auth::token;
 use crate::model::{Group, User};
 use crate::store::oidc::NewRefreshToken;
-use redoubt_outpost_proto::oidc::TokenResponse;
+use redoubt_outpost_proto::oidc::{TokenResponse, UpstreamBasicAuth};
 
 /// What a grant established.
 #[derive(Debug, Clone)]
@@ -96,5 +96,34 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<TokenResponse,
         id_token: Some(id_token),
         refresh_token: Some(refresh),
         scope: Some(grant.scope.to_owned()),
+        upstream_basic_auth: upstream_basic_auth(grant.client, grant.user),
     })
+}
+
+/// For a proxy client whose provider sets `basic_auth`: the user's credentials for the upstream,
+/// from their attributes (`None` when the password attribute is missing or not text).
+fn upstream_basic_auth(client: &Client, user: &User) -> Option<UpstreamBasicAuth> {
+    let ClientKind::Proxy(settings) = &client.kind else {
+        return None;
+    };
+    let basic = settings.basic_auth.as_ref()?;
+    let text = |name: &str| {
+        user.attributes
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let username = match &basic.username_attribute {
+        Some(attribute) => text(attribute)?,
+        None => user.username.clone(),
+    };
+    let Some(password) = text(&basic.password_attribute) else {
+        tracing::info!(
+            user = %user.username,
+            attribute = %basic.password_attribute,
+            "no upstream password for the user: the attribute is missing or not text"
+        );
+        return None;
+    };
+    Some(UpstreamBasicAuth { username, password })
 }

@@ -259,6 +259,7 @@ impl HeaderAuth {
                         iat: now,
                         exp: now + POSITIVE_TTL.as_secs() as i64,
                         jwt: None,
+                        upstream_authorization: None,
                     },
                     ttl,
                 )))
@@ -317,6 +318,7 @@ pub fn session_from_introspection(
             iat: now,
             exp,
             jwt: (token.split('.').count() == 3).then(|| token.to_owned()),
+            upstream_authorization: None,
         },
         ttl,
     ))

@@ -113,6 +113,17 @@ pub fn add_identity(headers: &mut HeaderMap, session: &Session, authentik: bool)
         }
         headers.insert(REDOUBT_HEADERS[i].clone(), value);
     }
+    // The provider's `basic_auth`: the upstream (or, in forward auth, the reverse proxy that
+    // copies it on) gets the user's own credentials instead of whatever the client sent.
+    if let Some(value) = session
+        .upstream_authorization
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        let mut value = value;
+        value.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
 }
 
 /// Removes hop-by-hop headers, including those `Connection` names. With `upgrade` the
@@ -210,6 +221,31 @@ mod tests {
             v,
             "c=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Domain=corp.example; Secure"
         );
+    }
+
+    #[test]
+    fn upstream_basic_credentials_replace_the_clients() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer client"),
+        );
+        add_identity(&mut h, &session(10), false);
+        assert_eq!(
+            h[header::AUTHORIZATION],
+            "Bearer client",
+            "no basic_auth: untouched"
+        );
+        let mut with_basic = session(10);
+        with_basic.upstream_authorization = Some(crate::proxy::login::upstream_authorization(
+            &redoubt_outpost_proto::oidc::UpstreamBasicAuth {
+                username: "ALICE".into(),
+                password: "s3cret:pw".into(),
+            },
+        ));
+        add_identity(&mut h, &with_basic, false);
+        assert_eq!(h[header::AUTHORIZATION], "Basic QUxJQ0U6czNjcmV0OnB3");
+        assert!(h[header::AUTHORIZATION].is_sensitive());
     }
 
     #[test]

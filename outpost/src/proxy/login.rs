@@ -9,7 +9,9 @@ use super::forward::check_authority;
 use super::session::{LoginState, Session};
 use super::state::{ProviderView, Scheme, under_domain};
 use data_encoding::BASE64URL_NOPAD;
-use redoubt_outpost_proto::oidc::{AUTHORIZE_PATH, END_SESSION_PATH, IdentityClaims};
+use redoubt_outpost_proto::oidc::{
+    AUTHORIZE_PATH, END_SESSION_PATH, IdentityClaims, UpstreamBasicAuth,
+};
 use redoubt_outpost_proto::provider::ProxyMode;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -281,7 +283,14 @@ pub fn session_from_claims(
         iat: now,
         exp: now.saturating_add(validity),
         jwt: Some(id_token.to_owned()),
+        upstream_authorization: None,
     })
+}
+
+/// The `Authorization` value for the upstream from the credentials the core handed over.
+pub fn upstream_authorization(basic: &UpstreamBasicAuth) -> String {
+    let pair = format!("{}:{}", basic.username, basic.password);
+    format!("Basic {}", data_encoding::BASE64.encode(pair.as_bytes()))
 }
 
 #[cfg(test)]

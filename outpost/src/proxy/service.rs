@@ -837,7 +837,15 @@ impl ProxyService {
                 )
             });
         let session = match checked {
-            Ok(session) => session,
+            Ok(mut session) => {
+                if provider.settings.basic_auth.is_some() {
+                    session.upstream_authorization = tokens
+                        .upstream_basic_auth
+                        .as_ref()
+                        .map(login::upstream_authorization);
+                }
+                session
+            }
             Err(error) => {
                 tracing::warn!(provider = provider.id, %error, "the core's ID token was not accepted");
                 metrics.login(LoginResult::BadToken);

@@ -179,6 +179,10 @@ pub struct Session {
     /// The raw ID token, for `X-Redoubt-Jwt`; left out when the cookie would be too large.
     #[serde(rename = "j", default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<String>,
+    /// `Basic ...` for the upstream when the provider sets `basic_auth` (from the user's
+    /// attributes, handed over by the core with the tokens); sealed like the rest.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub upstream_authorization: Option<String>,
 }
 
 /// The associated data of a provider's session cookie.
@@ -308,6 +312,7 @@ pub(crate) mod tests {
             iat: 1,
             exp,
             jwt: Some("a.b.c".into()),
+            upstream_authorization: None,
         }
     }
 

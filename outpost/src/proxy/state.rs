@@ -333,11 +333,6 @@ fn view(
             }
         }
     };
-    if settings.basic_auth.is_some() {
-        warnings.push(Warning(format!(
-            "proxy provider {id}: basic_auth needs user attributes, which proxy outposts do not receive; the upstream gets no Authorization header"
-        )));
-    }
     let upstream = match settings.mode {
         ProxyMode::Proxy => settings.internal_host.as_deref().map(origin_of),
         _ => None,
