@@ -92,18 +92,18 @@ pub async fn listen(
         listeners.push((listener.into_std()?, None));
         context.listening_on("http", addr);
     }
-    match tls {
-        Some(tls) if !settings.https.trim().is_empty() => {
-            let listener = TcpListener::bind(settings.https.trim())
+    match (tls, settings.https.trim()) {
+        (_, "") => tracing::info!("proxy HTTPS listener off (listen.https is empty)"),
+        (Some(tls), https) => {
+            let listener = TcpListener::bind(https)
                 .await
-                .with_context(|| format!("cannot listen on {} (listen.https)", settings.https))?;
+                .with_context(|| format!("cannot listen on {https} (listen.https)"))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "proxy HTTPS listening");
             listeners.push((listener.into_std()?, Some(TlsAcceptor::from(tls))));
             context.listening_on("https", addr);
         }
-        Some(_) => tracing::info!("proxy HTTPS listener off (listen.https is empty)"),
-        None => tracing::info!(
+        (None, _) => tracing::info!(
             "proxy HTTPS listener off: no certificate configured (tls.cert_file, tls.key_file)"
         ),
     }
