@@ -1,5 +1,6 @@
 //! TLS towards the core: the system's roots plus `REDOUBT_CA_FILE`, verified by default. With
-//! `REDOUBT_DANGER_INSECURE` the certificate is not checked at all (and the log says so).
+//! `REDOUBT_DANGER_INSECURE` the certificate is not checked at all (and the log says so). Also
+//! the server side the LDAP and proxy listeners share: the configured certificate and key.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -122,4 +123,37 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The server configuration for LDAPS/StartTLS and the proxy's HTTPS listener, from
+/// `tls.cert_file`/`tls.key_file`, offering `alpn`; `None` when neither file is configured.
+pub fn server_config(
+    settings: &crate::settings::TlsSettings,
+    alpn: &[&[u8]],
+) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    use anyhow::Context;
+    use rustls::pki_types::PrivateKeyDer;
+    match (settings.cert_file.is_empty(), settings.key_file.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, false) => {}
+        _ => anyhow::bail!(
+            "set both tls.cert_file and tls.key_file (REDOUBT_TLS__CERT_FILE, REDOUBT_TLS__KEY_FILE), or neither"
+        ),
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert_file)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .with_context(|| format!("cannot read certificates from {}", settings.cert_file))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate", settings.cert_file);
+    }
+    let key = PrivateKeyDer::from_pem_file(&settings.key_file)
+        .with_context(|| format!("cannot read a private key from {}", settings.key_file))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and key do not form a usable pair")?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Some(Arc::new(config)))
 }

@@ -19,6 +19,14 @@ pub fn generate() -> Result<String, getrandom::Error> {
     ))
 }
 
+/// 256 random bits as base64url without padding: OAuth codes, refresh tokens, client secrets,
+/// CSRF tokens.
+pub fn random_base64url() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(data_encoding::BASE64URL_NOPAD.encode(&bytes))
+}
+
 /// The stored form of a token secret: lowercase hex SHA-256.
 pub fn hash(secret: &str) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(secret.as_bytes()))

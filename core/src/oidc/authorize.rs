@@ -165,7 +165,8 @@ async fn authorize(
             "the user may not use this application",
         ));
     }
-    let code = super::random_token().map_err(|e| WebError::Internal(e.to_string()))?;
+    let code =
+        crate::auth::token::random_base64url().map_err(|e| WebError::Internal(e.to_string()))?;
     state
         .store
         .add_authorization_code(&NewAuthorizationCode {

@@ -10,7 +10,6 @@ use redoubt_outpost_proto::oidc::{PROXY_CALLBACK_PATH, proxy_provider_of_client}
 use redoubt_outpost_proto::provider::{
     OidcClientType, OidcProviderSettings, ProxyMode, ProxyProviderSettings,
 };
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A client's settings by kind.
@@ -206,14 +205,7 @@ pub async fn find(store: &Store, client_id: &str) -> Result<Option<Client>, Stor
 
 /// SHA-256 of a client secret, lowercase hex (the stored form).
 pub fn secret_hash(secret: &str) -> String {
-    data_encoding::HEXLOWER.encode(&Sha256::digest(secret.as_bytes()))
-}
-
-/// A fresh client secret: 256 random bits, base64url.
-pub fn generate_secret() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(data_encoding::BASE64URL_NOPAD.encode(&bytes))
+    crate::auth::token::hash(secret)
 }
 
 /// Whether `presented` authenticates as `client`. Confidential OIDC clients need their secret
@@ -314,7 +306,8 @@ pub async fn prepare_settings(
         OidcClientType::Confidential => match (current, stored_hash) {
             (Some(_), Some(hash)) => parsed.client_secret_sha256 = Some(hash),
             _ => {
-                let secret = generate_secret().map_err(|_| SettingsRefused::Random)?;
+                let secret =
+                    crate::auth::token::random_base64url().map_err(|_| SettingsRefused::Random)?;
                 parsed.client_secret_sha256 = Some(secret_hash(&secret));
                 new_secret = Some(secret);
             }

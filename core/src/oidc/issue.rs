@@ -34,7 +34,7 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<TokenResponse,
         sid: grant.sid,
         auth_time_ms: grant.auth_time_ms,
     };
-    let jti = super::random_token().map_err(|e| OAuthFailure::server(&e))?;
+    let jti = crate::auth::token::random_base64url().map_err(|e| OAuthFailure::server(&e))?;
     let access_lifetime = grant.client.access_token_seconds();
     let access_claims = claims::access_token(&AccessTokenInput {
         issuer: grant.issuer,
@@ -73,7 +73,7 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<TokenResponse,
     });
     let id_token =
         jwt::sign(&id_claims, &key.kid, "JWT", &key.pair).map_err(|e| OAuthFailure::server(&e))?;
-    let refresh = super::random_token().map_err(|e| OAuthFailure::server(&e))?;
+    let refresh = crate::auth::token::random_base64url().map_err(|e| OAuthFailure::server(&e))?;
     state
         .store
         .add_refresh_token(&NewRefreshToken {

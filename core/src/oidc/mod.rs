@@ -35,13 +35,6 @@ use axum::routing::{get, post};
 use redoubt_outpost_proto::oidc as paths;
 use tower_http::cors::{Any, CorsLayer};
 
-/// Random 256-bit value, base64url: codes, refresh tokens, token ids.
-pub fn random_token() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(data_encoding::BASE64URL_NOPAD.encode(&bytes))
-}
-
 /// The provider's routes (the key rotation lives in the REST API, see [`admin`]). The endpoints
 /// browser applications call directly (discovery, JWKS, token, UserInfo, revocation) answer
 /// cross-origin requests from any origin, without cookies: public clients in the browser

@@ -146,7 +146,7 @@ async fn code_grant(
     let code = form
         .get("code")
         .ok_or_else(|| OAuthFailure::bad_request("invalid_request", "code is missing"))?;
-    let family = super::random_token().map_err(|e| OAuthFailure::server(&e))?;
+    let family = crate::auth::token::random_base64url().map_err(|e| OAuthFailure::server(&e))?;
     let row = match state
         .store
         .use_authorization_code(&token::hash(code), &family)

@@ -210,6 +210,12 @@ impl Store {
         self.clock.now()
     }
 
+    /// Milliseconds since the epoch from the injected clock: login times, ordered against
+    /// session revocations.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Starts a write transaction. On SQLite it takes the write lock up front, so a transaction
     /// that reads before it writes cannot fail half-way with `SQLITE_BUSY`.
     pub async fn begin(&self) -> Result<Tx, StoreError> {

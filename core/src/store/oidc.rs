@@ -155,12 +155,6 @@ fn refresh_from_row(row: &AnyRow) -> Result<RefreshTokenRow, sqlx::Error> {
 }
 
 impl Store {
-    /// Milliseconds since the epoch from the injected clock: login times, ordered against
-    /// session revocations.
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
-
     /// Every signing key, newest first.
     pub async fn oidc_signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         let rows = sqlx::query(

@@ -45,7 +45,7 @@ impl Store {
         user_id: i64,
         session_id: Option<&str>,
     ) -> Result<SessionRevocation, StoreError> {
-        let revoked_at_ms = self.clock.now_ms();
+        let revoked_at_ms = self.now_ms();
         let expires_at = self.now() + REVOCATION_RETENTION_SECONDS;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO session_revocations (user_id, session_id, revoked_at_ms, expires_at) \

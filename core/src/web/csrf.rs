@@ -10,13 +10,6 @@ pub const COOKIE: &str = "redoubt_csrf";
 /// The form field holding the token.
 pub const FIELD: &str = "csrf";
 
-/// A fresh token: 256 random bits, base64url.
-pub fn generate() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(data_encoding::BASE64URL_NOPAD.encode(&bytes))
-}
-
 /// Whether a POST's field matches the browser's cookie.
 pub fn matches(cookie: Option<&str>, field: Option<&str>) -> bool {
     match (cookie, field) {
@@ -33,7 +26,7 @@ mod tests {
 
     #[test]
     fn only_equal_pairs_pass() {
-        let token = generate().expect("random");
+        let token = crate::auth::token::random_base64url().expect("random");
         assert!(matches(Some(&token), Some(&token)));
         assert!(!matches(Some(&token), Some("other")));
         assert!(!matches(None, Some(&token)));

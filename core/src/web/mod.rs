@@ -187,7 +187,8 @@ pub fn csrf_token(headers: &HeaderMap, secure: bool) -> Result<(String, Option<S
     if let Some(token) = cookies::get(headers, csrf::COOKIE).filter(|t| t.len() >= 32) {
         return Ok((token, None));
     }
-    let token = csrf::generate().map_err(|e| WebError::Internal(e.to_string()))?;
+    let token =
+        crate::auth::token::random_base64url().map_err(|e| WebError::Internal(e.to_string()))?;
     let cookie = cookies::set(csrf::COOKIE, &token, 12 * 3600, secure);
     Ok((token, Some(cookie)))
 }

@@ -93,7 +93,7 @@ pub async fn start(
 ) -> anyhow::Result<Arc<dyn ProtocolModule>> {
     let settings = &context.settings;
     let metrics = LdapMetrics::register(&context.registry).context("LDAP metrics")?;
-    let tls = server::load_tls(&settings.tls)?;
+    let tls = crate::tls::server_config(&settings.tls, &[])?;
     let view = Arc::new(build_view(config.clone(), &metrics));
     let shared = Arc::new(Shared {
         view: RwLock::new(view),

@@ -6,13 +6,10 @@
 use super::Shared;
 use super::session::{self, SearchOutput, Session, Step};
 use crate::module::ModuleContext;
-use crate::settings::TlsSettings;
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use ldap3_proto::LdapCodec;
 use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
@@ -43,32 +40,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const FLUSH_AT: usize = 64 * 1024;
 /// Requests read ahead of the one being answered.
 const PIPELINE: usize = 16;
-
-/// Loads the certificate and key for LDAPS and StartTLS; `None` when none is configured.
-pub fn load_tls(settings: &TlsSettings) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
-    match (settings.cert_file.is_empty(), settings.key_file.is_empty()) {
-        (true, true) => return Ok(None),
-        (false, false) => {}
-        _ => anyhow::bail!(
-            "set both tls.cert_file and tls.key_file (REDOUBT_TLS__CERT_FILE, REDOUBT_TLS__KEY_FILE), or neither"
-        ),
-    }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert_file)
-        .and_then(|certs| certs.collect::<Result<_, _>>())
-        .with_context(|| format!("cannot read certificates from {}", settings.cert_file))?;
-    if certs.is_empty() {
-        anyhow::bail!("{} holds no PEM certificate", settings.cert_file);
-    }
-    let key = PrivateKeyDer::from_pem_file(&settings.key_file)
-        .with_context(|| format!("cannot read a private key from {}", settings.key_file))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the certificate and key do not form a usable pair")?;
-    Ok(Some(Arc::new(config)))
-}
 
 /// Binds the LDAP (and, with a certificate, LDAPS) listeners and serves them until stop.
 pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Result<()> {

@@ -100,7 +100,7 @@ pub async fn start(
 ) -> anyhow::Result<Arc<dyn ProtocolModule>> {
     let settings = &context.settings;
     let metrics = ProxyMetrics::register(&context.registry).context("proxy metrics")?;
-    let tls = server::load_tls(&settings.tls)?;
+    let tls = crate::tls::server_config(&settings.tls, &[b"h2", b"http/1.1"])?;
     let verified = crate::tls::client_config(&settings.ca_file, false)
         .context("the TLS configuration for upstreams")?;
     let unverified =

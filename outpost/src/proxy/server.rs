@@ -6,13 +6,10 @@
 
 use super::service::{Peer, ProxyService};
 use crate::module::ModuleContext;
-use crate::settings::TlsSettings;
 use anyhow::Context;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -42,33 +39,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_WORKERS: usize = 64;
 /// Most concurrent HTTP/2 streams per connection.
 const MAX_STREAMS: u32 = 256;
-
-/// Loads the HTTPS certificate; `None` when none is configured.
-pub fn load_tls(settings: &TlsSettings) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
-    match (settings.cert_file.is_empty(), settings.key_file.is_empty()) {
-        (true, true) => return Ok(None),
-        (false, false) => {}
-        _ => anyhow::bail!(
-            "set both tls.cert_file and tls.key_file (REDOUBT_TLS__CERT_FILE, REDOUBT_TLS__KEY_FILE), or neither"
-        ),
-    }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert_file)
-        .and_then(|certs| certs.collect::<Result<_, _>>())
-        .with_context(|| format!("cannot read certificates from {}", settings.cert_file))?;
-    if certs.is_empty() {
-        anyhow::bail!("{} holds no PEM certificate", settings.cert_file);
-    }
-    let key = PrivateKeyDer::from_pem_file(&settings.key_file)
-        .with_context(|| format!("cannot read a private key from {}", settings.key_file))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the certificate and key do not form a usable pair")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some(Arc::new(config)))
-}
 
 /// Binds `listen.http` (unless empty) and, with a certificate, `listen.https`, and serves them
 /// until the outpost stops, on one thread per CPU: each runs its own single-threaded runtime
