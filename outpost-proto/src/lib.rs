@@ -10,6 +10,7 @@ pub mod control;
 pub mod credentials;
 pub mod oidc;
 pub mod provider;
+pub mod rac;
 pub mod session;
 
 /// The control-channel protocol version this build speaks. Bumped on incompatible changes.

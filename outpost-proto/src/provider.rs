@@ -537,52 +537,271 @@ impl OidcProviderSettings {
     }
 }
 
-/// Remote access (RDP in the browser) provider settings.
+/// Remote access (RDP in the browser) provider settings. Pushed to RAC outposts; holds no
+/// secret: endpoint passwords are sealed in the core and handed out per connection in a
+/// [`crate::rac::RacGrant`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RacProviderSettings {
-    /// How long a connection token lasts, in seconds.
+    /// Where users open the RAC outpost, e.g. `https://desk.example.com` (the outpost's own
+    /// sign-in callback lives under it, like a proxy provider's).
+    pub external_host: String,
+    /// How long one connection may last, in seconds; it is ended then.
     #[serde(default = "RacProviderSettings::default_expiry")]
     pub connection_expiry_seconds: u64,
+    /// A connection with no keyboard or mouse input for this long is ended, in seconds
+    /// (0: never).
+    #[serde(default = "RacProviderSettings::default_idle")]
+    pub idle_timeout_seconds: u64,
+    /// How long the outpost's sign-in cookie lasts, in seconds.
+    #[serde(default = "RacProviderSettings::default_session_validity")]
+    pub session_validity_seconds: u64,
+    /// Open connections one user may have across all endpoints and outpost replicas.
+    #[serde(default)]
+    pub maximum_connections_per_user: Option<u32>,
     /// Endpoints users may open.
     #[serde(default)]
     pub endpoints: Vec<RacEndpoint>,
+}
+
+/// How the outpost secures the RDP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RdpSecurity {
+    /// NLA (CredSSP) when the server offers it, else TLS with the credentials in the logon
+    /// information (xrdp).
+    #[default]
+    Any,
+    /// NLA only (Windows with "require NLA").
+    Nla,
+    /// TLS only, credentials sent inside TLS for automatic logon (xrdp).
+    Tls,
+}
+
+/// Where an endpoint's RDP credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RacAuthMode {
+    /// The user types them on the page for each connection; never stored.
+    #[default]
+    Prompt,
+    /// Set by an administrator, sealed in the core, handed to the outpost per connection.
+    Static,
+}
+
+/// Which way text may cross the clipboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipboardPolicy {
+    #[default]
+    Both,
+    /// Browser to remote desktop only.
+    ToRemote,
+    /// Remote desktop to browser only.
+    ToBrowser,
+    None,
+}
+
+impl ClipboardPolicy {
+    /// Whether text may go from the browser to the remote desktop.
+    pub fn to_remote(self) -> bool {
+        matches!(self, Self::Both | Self::ToRemote)
+    }
+    /// Whether text may go from the remote desktop to the browser.
+    pub fn to_browser(self) -> bool {
+        matches!(self, Self::Both | Self::ToBrowser)
+    }
 }
 
 /// One remote desktop a RAC provider offers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RacEndpoint {
+    /// Stable URL name (`a-z`, `0-9`, `-`); derived from `name` when empty.
+    #[serde(default)]
+    pub slug: String,
     pub name: String,
+    #[serde(default)]
+    pub description: String,
     /// `host:port` of the RDP server.
     pub host: String,
     #[serde(default)]
+    pub security: RdpSecurity,
+    /// SHA-256 (hex) of the server's TLS public key (SubjectPublicKeyInfo); when set, any
+    /// other key is refused. Without it the key's fingerprint is recorded with each connection.
+    #[serde(default)]
+    pub server_public_key_sha256: Option<String>,
+    #[serde(default)]
+    pub auth_mode: RacAuthMode,
+    /// Pre-filled user name in `prompt` mode.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// When not empty, only members of these groups (besides the application's binding) may
+    /// open this endpoint.
+    #[serde(default)]
+    pub group_ids: Vec<i64>,
+    /// Open connections to this endpoint across all outpost replicas (none: unlimited).
+    #[serde(default)]
     pub maximum_connections: Option<u32>,
+    /// The remote keyboard layout as a Windows KLID (0x409 US, 0x407 German, 0x40C French).
+    #[serde(default = "RacEndpoint::default_keyboard_layout")]
+    pub keyboard_layout: u32,
+    /// Send printable keys as Unicode characters (fixes a local/remote layout mismatch).
+    #[serde(default)]
+    pub unicode_keyboard: bool,
+    #[serde(default)]
+    pub clipboard: ClipboardPolicy,
+    /// Largest clipboard text in either direction, in bytes.
+    #[serde(default = "RacEndpoint::default_clipboard_max_bytes")]
+    pub clipboard_max_bytes: u32,
+    /// Lossless tiles only (PNG), never JPEG.
+    #[serde(default)]
+    pub lossless: bool,
+    /// A fixed desktop size; without it the desktop follows the browser window.
+    #[serde(default)]
+    pub width: Option<u16>,
+    #[serde(default)]
+    pub height: Option<u16>,
+}
+
+/// Largest clipboard text an endpoint may allow.
+pub const MAX_CLIPBOARD_BYTES: u32 = 16 * 1024 * 1024;
+
+impl RacEndpoint {
+    fn default_keyboard_layout() -> u32 {
+        0x409
+    }
+    fn default_clipboard_max_bytes() -> u32 {
+        1024 * 1024
+    }
+
+    /// The endpoint's URL name: `slug`, else `name` lowercased with every run of other
+    /// characters turned into one `-`.
+    pub fn slug(&self) -> String {
+        if !self.slug.is_empty() {
+            return self.slug.clone();
+        }
+        let mut out = String::new();
+        for c in self.name.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        out.trim_end_matches('-').to_owned()
+    }
+
+    /// `(host, port)` of the RDP server.
+    pub fn host_port(&self) -> Option<(&str, u16)> {
+        let (host, port) = self.host.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = port.parse::<u16>().ok()?;
+        (!host.is_empty() && port != 0).then_some((host, port))
+    }
 }
 
 impl RacProviderSettings {
     fn default_expiry() -> u64 {
         8 * 3600
     }
+    fn default_idle() -> u64 {
+        3600
+    }
+    fn default_session_validity() -> u64 {
+        8 * 3600
+    }
+
+    /// The endpoint with URL name `slug`.
+    pub fn endpoint(&self, slug: &str) -> Option<&RacEndpoint> {
+        self.endpoints.iter().find(|e| e.slug() == slug)
+    }
 
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        validate_http_url(&self.external_host).map_err(|m| err("external_host", m))?;
         if self.connection_expiry_seconds == 0 {
             return Err(err("connection_expiry_seconds", "must be positive"));
         }
+        if self.session_validity_seconds == 0
+            || self.session_validity_seconds > MAX_SESSION_VALIDITY_SECONDS
+        {
+            return Err(err(
+                "session_validity_seconds",
+                format!("must be 1 to {MAX_SESSION_VALIDITY_SECONDS} (30 days)"),
+            ));
+        }
+        if self.maximum_connections_per_user == Some(0) {
+            return Err(err(
+                "maximum_connections_per_user",
+                "must be positive (leave it out for no limit)",
+            ));
+        }
+        let mut slugs = std::collections::BTreeSet::new();
         for endpoint in &self.endpoints {
-            if endpoint.name.trim().is_empty() {
-                return Err(err("endpoints", "every endpoint needs a name"));
+            if endpoint.name.trim().is_empty() || endpoint.name.len() > 200 {
+                return Err(err("endpoints.name", "every endpoint needs a name of 1 to 200 characters"));
             }
-            if endpoint
-                .host
-                .rsplit_once(':')
-                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            let slug = endpoint.slug();
+            if slug.is_empty()
+                || slug.len() > 64
+                || !slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
                 return Err(err(
-                    "endpoints",
+                    "endpoints.slug",
+                    format!("`{slug}` must be 1 to 64 characters of a-z, 0-9 and -"),
+                ));
+            }
+            if !slugs.insert(slug.clone()) {
+                return Err(err(
+                    "endpoints.slug",
+                    format!("two endpoints are named `{slug}`"),
+                ));
+            }
+            if endpoint.host_port().is_none() {
+                return Err(err(
+                    "endpoints.host",
                     format!("`{}` is not host:port", endpoint.host),
                 ));
+            }
+            if let Some(pin) = &endpoint.server_public_key_sha256
+                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(err(
+                    "endpoints.server_public_key_sha256",
+                    "must be 64 hexadecimal characters (a SHA-256)",
+                ));
+            }
+            if endpoint.maximum_connections == Some(0) {
+                return Err(err(
+                    "endpoints.maximum_connections",
+                    "must be positive (leave it out for no limit)",
+                ));
+            }
+            if endpoint.clipboard_max_bytes > MAX_CLIPBOARD_BYTES {
+                return Err(err(
+                    "endpoints.clipboard_max_bytes",
+                    format!("must be at most {MAX_CLIPBOARD_BYTES}"),
+                ));
+            }
+            for (field, value) in [("endpoints.width", endpoint.width), ("endpoints.height", endpoint.height)] {
+                if let Some(v) = value
+                    && !(200..=8192).contains(&v)
+                {
+                    return Err(err(field, "must be 200 to 8192 pixels"));
+                }
+            }
+            if endpoint.width.is_some() != endpoint.height.is_some() {
+                return Err(err("endpoints.width", "set both width and height, or neither"));
+            }
+            for (field, value) in [("endpoints.username", &endpoint.username), ("endpoints.domain", &endpoint.domain)] {
+                if value.as_ref().is_some_and(|v| v.len() > 256) {
+                    return Err(err(field, "must be at most 256 characters"));
+                }
             }
         }
         Ok(())

@@ -148,6 +148,14 @@ impl RunningOutpost {
 
 /// Starts an outpost: binds the metrics listener, then runs the runtime in the background.
 pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> {
+    start_with(settings, Vec::new()).await
+}
+
+/// [`start`] with protocol modules from other crates (the binary registers RAC this way).
+pub async fn start_with(
+    settings: OutpostSettings,
+    external: Vec<module::ExternalModule>,
+) -> anyhow::Result<RunningOutpost> {
     settings.validate()?;
     let tls = tls::client_config(&settings.ca_file, settings.danger_insecure)?;
     let http = reqwest::Client::builder()
@@ -189,6 +197,7 @@ pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> 
         stop: stop_rx.clone(),
         #[cfg(feature = "proxy")]
         proxy_service: proxy_service_tx,
+        external,
     };
     let runtime = Arc::new(Runtime {
         http,

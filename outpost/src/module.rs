@@ -8,7 +8,9 @@ use crate::core_api::CoreApi;
 use crate::settings::OutpostSettings;
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -41,6 +43,31 @@ pub struct ModuleContext {
     /// same process (the core's embedded outpost).
     #[cfg(feature = "proxy")]
     pub proxy_service: watch::Sender<Option<crate::proxy::ProxyService>>,
+    /// Modules compiled in crates of their own (RAC), registered by the binary.
+    pub external: Vec<ExternalModule>,
+}
+
+/// What starting a module returns.
+pub type StartFuture =
+    Pin<Box<dyn Future<Output = anyhow::Result<Arc<dyn ProtocolModule>>> + Send>>;
+
+/// A protocol module that lives in a crate of its own, so that what it links (the IronRDP
+/// stack for RAC) stays out of every binary that does not register it (the core, which links
+/// this crate for its embedded proxy outpost). The `redoubt-outpost` binary registers them.
+#[derive(Clone, Copy)]
+pub struct ExternalModule {
+    /// The outpost kind it serves.
+    pub kind: OutpostKind,
+    /// Starts it with the first configuration.
+    pub start: fn(ModuleContext, Arc<ConfigSnapshot>) -> StartFuture,
+}
+
+impl std::fmt::Debug for ExternalModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalModule")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ModuleContext {
@@ -59,7 +86,10 @@ pub async fn start(
     context: ModuleContext,
     config: Arc<ConfigSnapshot>,
 ) -> anyhow::Result<Option<Arc<dyn ProtocolModule>>> {
-    let _ = (&context, &config);
+    if let Some(external) = context.external.iter().find(|m| m.kind == kind) {
+        let start = external.start;
+        return Ok(Some(start(context, config).await?));
+    }
     match kind {
         #[cfg(feature = "proxy")]
         OutpostKind::Proxy => Ok(Some(crate::proxy::start(context, config).await?)),

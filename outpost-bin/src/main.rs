@@ -186,13 +186,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            let outpost = redoubt_outpost::start(loaded.settings).await?;
+            let outpost = redoubt_outpost::start_with(loaded.settings, modules()).await?;
             shutdown_signal().await;
             tracing::info!("shutting down");
             outpost.stop().await;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The protocol modules that live in crates of their own.
+fn modules() -> Vec<redoubt_outpost::module::ExternalModule> {
+    #[allow(unused_mut)]
+    let mut modules = Vec::new();
+    #[cfg(feature = "rac")]
+    modules.push(redoubt_outpost_rac::MODULE);
+    modules
 }
 
 async fn healthcheck(url: &str) -> ExitCode {
