@@ -307,6 +307,7 @@ async fn harness_with(
         listening,
         stop: stop_rx,
         proxy_service,
+        external: Vec::new(),
     };
     let module = module::start(
         OutpostKind::Proxy,
