@@ -308,6 +308,7 @@ async fn harness_with(
         stop: stop_rx,
         proxy_service,
         external: Vec::new(),
+        instance_id: "test".into(),
     };
     let module = module::start(
         OutpostKind::Proxy,
