@@ -4,6 +4,8 @@
 //! WebSocket. It lives in a crate of its own so that the IronRDP stack never reaches the core's
 //! binary (which links the outpost runtime for its embedded proxy outpost).
 
+pub mod pages;
+
 use redoubt_outpost::module::{ExternalModule, ModuleContext, ProtocolModule, StartFuture};
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
 use std::sync::Arc;
