@@ -9,7 +9,7 @@ use crate::connect::{Connected, RdpFramed};
 use crate::encode::{EncodeScratch, EncodeSettings, encode_tile};
 use crate::input::InputState;
 use crate::metrics::RacMetrics;
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, PacerConfig};
 use crate::tiles::{DirtyCells, Rect};
 use bytes::BytesMut;
 use ironrdp_connector::ConnectionResult;
@@ -81,7 +81,6 @@ struct Run {
     activation: ironrdp_connector::connection_activation::ConnectionActivationFactory,
     started: Instant,
     last_input: Instant,
-    seq: u32,
     bytes_from_server: u64,
     bytes_to_browser: u64,
     clipboard_transfers: u64,
@@ -133,7 +132,7 @@ pub async fn run(
         stage,
         image: DecodedImage::new(PixelFormat::RgbA32, width, height),
         dirty: DirtyCells::new(width, height),
-        pacer: Pacer::new(),
+        pacer: Pacer::new(PacerConfig::default()),
         input: InputState::new(),
         unicode_keyboard: settings.unicode_keyboard,
         settings,
@@ -141,7 +140,6 @@ pub async fn run(
         activation: activation_factory,
         started,
         last_input: started,
-        seq: 0,
         bytes_from_server: 0,
         bytes_to_browser: 0,
         clipboard_transfers: 0,
@@ -267,10 +265,8 @@ impl Run {
     /// expiry deadlines.
     fn next_wake(&self, now: Instant) -> Instant {
         let mut wake = now + MAX_DELAY_BETWEEN_CHECKS;
-        if self.dirty.has_dirty()
-            && let Some(at) = self.pacer.next_send(now)
-        {
-            wake = wake.min(at.max(now));
+        if let Some(delay) = self.pacer.ready(now, self.dirty.is_dirty()) {
+            wake = wake.min(now + delay);
         }
         wake = wake.min(self.settings.expires_at);
         if let Some(idle) = self.settings.idle_timeout {
@@ -281,12 +277,8 @@ impl Run {
 
     /// Starts encoding a frame when cells are dirty and the pacer allows one now.
     fn maybe_start_frame(&mut self, now: Instant) {
-        if !self.dirty.has_dirty() {
+        if !matches!(self.pacer.ready(now, self.dirty.is_dirty()), Some(delay) if delay.is_zero()) {
             return;
-        }
-        match self.pacer.next_send(now) {
-            Some(at) if at <= now => {}
-            _ => return,
         }
         let stride = self.image.stride();
         let rects = self.dirty.take(self.image.data(), stride);
@@ -300,12 +292,12 @@ impl Run {
             .into_iter()
             .map(|rect| (rect, copy_rect(data, stride, rect)))
             .collect();
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
+        let seq = self.pacer.next_seq();
         self.pacer.on_sent(seq, now);
         let settings = EncodeSettings {
             lossless: self.settings.lossless,
             jpeg_quality: self.pacer.jpeg_quality(),
+            ..EncodeSettings::default()
         };
         let mut scratch = self.scratch.take().unwrap_or_default();
         self.encoding = Some(tokio::task::spawn_blocking(move || {
@@ -367,6 +359,7 @@ impl Run {
                     let w = region.right.saturating_sub(region.left).saturating_add(1);
                     let h = region.bottom.saturating_sub(region.top).saturating_add(1);
                     self.dirty.mark(x, y, w, h);
+                    self.pacer.on_update();
                     self.oldest_unsent.get_or_insert_with(Instant::now);
                 }
                 ActiveStageOutput::PointerDefault => {
@@ -377,7 +370,7 @@ impl Run {
                 }
                 ActiveStageOutput::PointerPosition { .. } => {}
                 ActiveStageOutput::PointerBitmap(pointer) => {
-                    if let Some(png) = crate::encode::encode_cursor(&pointer.bitmap_data, pointer.width, pointer.height) {
+                    if let Some(png) = crate::encode::encode_cursor_png(pointer.width, pointer.height, &pointer.bitmap_data) {
                         let message = ServerMessage::Cursor {
                             hot_x: pointer.hotspot_x,
                             hot_y: pointer.hotspot_y,
