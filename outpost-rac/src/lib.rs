@@ -4,6 +4,16 @@
 //! WebSocket. It lives in a crate of its own so that the IronRDP stack never reaches the core's
 //! binary (which links the outpost runtime for its embedded proxy outpost).
 
+pub mod clipboard;
+pub mod encode;
+pub mod input;
+pub mod keymap;
+pub mod pacing;
+pub mod tiles;
+
+#[cfg(test)]
+mod fuzz_tests;
+
 use redoubt_outpost::module::{ExternalModule, ModuleContext, ProtocolModule, StartFuture};
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
 use std::sync::Arc;
