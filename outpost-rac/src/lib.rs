@@ -16,8 +16,6 @@ pub mod connect;
 pub mod connection;
 pub mod encode;
 pub mod input;
-#[cfg(test)]
-mod input_tests;
 pub mod keymap;
 pub mod metrics;
 pub mod pacing;
@@ -27,6 +25,9 @@ pub mod session;
 pub mod state;
 pub mod ticket;
 pub mod tiles;
+
+#[cfg(test)]
+mod fuzz_tests;
 
 use redoubt_outpost::apply::ChangeSummary;
 use redoubt_outpost::core_api::CoreApi;
