@@ -13,7 +13,9 @@ use redoubt_outpost::proxy::session::Session;
 use redoubt_outpost::proxy::state::ProviderView;
 use redoubt_outpost::proxy::{InProcessApp, Peer};
 use redoubt_outpost_proto::provider::RacAuthMode;
-use redoubt_outpost_proto::rac::{ENDPOINTS_PATH, RacEndpointsRequest, RacEndpointsResponse, RacUser};
+use redoubt_outpost_proto::rac::{
+    ENDPOINTS_PATH, RacEndpointsRequest, RacEndpointsResponse, RacUser,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -47,7 +49,10 @@ async fn route(
 ) -> Response<ProxyBody> {
     let path = request.uri().path().to_owned();
     if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
-        return page(StatusCode::METHOD_NOT_ALLOWED, pages::error_page("Not allowed", "This page only answers GET."));
+        return page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            pages::error_page("Not allowed", "This page only answers GET."),
+        );
     }
     if let Some(file) = pages::static_file(&path) {
         let mut response = Response::new(ProxyBody::full(Bytes::from_static(file.body.as_bytes())));
@@ -59,27 +64,43 @@ async fn route(
         return list(&shared, &provider, &session).await;
     }
     let Some(rest) = path.strip_prefix("/rac/") else {
-        return page(StatusCode::NOT_FOUND, pages::error_page("Not found", "There is no such page on this outpost."));
+        return page(
+            StatusCode::NOT_FOUND,
+            pages::error_page("Not found", "There is no such page on this outpost."),
+        );
     };
     match rest.split_once('/') {
         None => session_page(&shared, &provider, &session, rest),
-        Some((slug, "ws")) => match connection::accept(&shared, request, &provider, &session, slug, peer) {
-            Accepted::Upgrade(response) => response,
-            Accepted::Refused(status, message) => page(status, pages::error_page("Cannot connect", &message)),
-        },
-        Some(_) => page(StatusCode::NOT_FOUND, pages::error_page("Not found", "There is no such page on this outpost.")),
+        Some((slug, "ws")) => {
+            match connection::accept(&shared, request, &provider, &session, slug, peer) {
+                Accepted::Upgrade(response) => response,
+                Accepted::Refused(status, message) => {
+                    page(status, pages::error_page("Cannot connect", &message))
+                }
+            }
+        }
+        Some(_) => page(
+            StatusCode::NOT_FOUND,
+            pages::error_page("Not found", "There is no such page on this outpost."),
+        ),
     }
 }
 
 fn set(response: &mut Response<ProxyBody>, name: header::HeaderName, value: &'static str) {
-    response.headers_mut().insert(name, HeaderValue::from_static(value));
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
 }
 
 /// An HTML page with the strict CSP and no caching.
 pub fn page(status: StatusCode, html: String) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::full(html));
     *response.status_mut() = status;
-    set(&mut response, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(
+        &mut response,
+        header::CONTENT_TYPE,
+        "text/html; charset=utf-8",
+    );
     set(&mut response, header::CACHE_CONTROL, "no-store");
     set(&mut response, header::CONTENT_SECURITY_POLICY, pages::CSP);
     set(&mut response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
@@ -100,7 +121,8 @@ async fn list(shared: &Shared, provider: &ProviderView, session: &Session) -> Re
         provider_id: provider.id,
         user: rac_user(session),
     };
-    let answer: Result<RacEndpointsResponse, _> = shared.core.post_json(ENDPOINTS_PATH, &request).await;
+    let answer: Result<RacEndpointsResponse, _> =
+        shared.core.post_json(ENDPOINTS_PATH, &request).await;
     let slugs = match answer {
         Ok(answer) => answer.endpoints,
         Err(error) => {
@@ -110,7 +132,10 @@ async fn list(shared: &Shared, provider: &ProviderView, session: &Session) -> Re
             } else {
                 "Redoubt refused to list your desktops; your sign-in may have ended. Sign in again."
             };
-            return page(StatusCode::SERVICE_UNAVAILABLE, pages::error_page("Desktops unavailable", message));
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error_page("Desktops unavailable", message),
+            );
         }
     };
     let state = shared.state();
@@ -125,22 +150,54 @@ async fn list(shared: &Shared, provider: &ProviderView, session: &Session) -> Re
             })
         })
         .collect();
-    let who = if session.name.is_empty() { &session.username } else { &session.name };
-    page(StatusCode::OK, pages::endpoint_list(who, &links, "/outpost.redoubt/sign_out"))
+    let who = if session.name.is_empty() {
+        &session.username
+    } else {
+        &session.name
+    };
+    page(
+        StatusCode::OK,
+        pages::endpoint_list(who, &links, "/outpost.redoubt/sign_out"),
+    )
 }
 
-fn session_page(shared: &Shared, provider: &ProviderView, session: &Session, slug: &str) -> Response<ProxyBody> {
+fn session_page(
+    shared: &Shared,
+    provider: &ProviderView,
+    session: &Session,
+    slug: &str,
+) -> Response<ProxyBody> {
     let state = shared.state();
     let Some((_, endpoint)) = state.endpoint(provider.id, slug) else {
-        return page(StatusCode::NOT_FOUND, pages::error_page("Not found", "There is no such desktop. Go back to the list and pick another."));
+        return page(
+            StatusCode::NOT_FOUND,
+            pages::error_page(
+                "Not found",
+                "There is no such desktop. Go back to the list and pick another.",
+            ),
+        );
     };
     let keys = shared.proxy_state().keys.clone();
     let mut random = [0u8; 40];
     if getrandom::fill(&mut random).is_err() {
-        return page(StatusCode::SERVICE_UNAVAILABLE, pages::error_page("Not ready", "The outpost cannot make a ticket right now; try again."));
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::error_page(
+                "Not ready",
+                "The outpost cannot make a ticket right now; try again.",
+            ),
+        );
     }
-    let Some(ticket) = crate::ticket::issue(&keys, provider.id, &session.sid, slug, now_unix(), random) else {
-        return page(StatusCode::SERVICE_UNAVAILABLE, pages::error_page("Not ready", "The outpost has no session keys yet; try again in a moment."));
+    let Some(ticket) =
+        crate::ticket::issue(&keys, provider.id, &session.sid, slug, now_unix(), random)
+    else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::error_page(
+                "Not ready",
+                "The outpost has no session keys yet; try again in a moment.",
+            ),
+        );
     };
     page(
         StatusCode::OK,

@@ -193,8 +193,17 @@ impl ironrdp_tokio::NetworkClient for NoNetwork {
     }
 }
 
-/// Connects to `target` with `credentials`, within the TCP and handshake timeouts.
+/// Connects to `target` with `credentials`, within the TCP and handshake timeouts. IronRDP's
+/// futures are not `Send` (they hold `&dyn PduHint` across awaits), so this runs on a pinned
+/// local task ([`crate::Shared::rdp`]), as does the session that follows.
 pub async fn connect(
+    target: &ConnectTarget,
+    credentials: &RdpCredentials,
+) -> Result<Connected, ConnectError> {
+    connect_owned(target, credentials).await
+}
+
+async fn connect_owned(
     target: &ConnectTarget,
     credentials: &RdpCredentials,
 ) -> Result<Connected, ConnectError> {

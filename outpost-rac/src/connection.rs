@@ -5,26 +5,29 @@
 //! events. The socket's reader and writer run beside the session so a slow browser never stalls
 //! the RDP reader.
 
+use crate::connect::ConnectError;
 use crate::connect::{ConnectTarget, connect, parse_pin};
+use crate::metrics::RacMetrics;
 use crate::registry::Holder;
-use crate::session::{self, BrowserLink, Outgoing, SessionSettings};
+use crate::session::{self, BrowserLink, Outgoing, SessionControl, SessionEnd, SessionSettings};
 use crate::{Shared, now_unix};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use redoubt_outpost::proxy::Peer;
 use redoubt_outpost::proxy::body::ProxyBody;
 use redoubt_outpost::proxy::session::Session;
 use redoubt_outpost::proxy::state::ProviderView;
-use redoubt_outpost::proxy::Peer;
 use redoubt_outpost_proto::provider::{RacAuthMode, RacEndpoint, RacProviderSettings};
+use redoubt_outpost_proto::rac::RdpCredentials;
 use redoubt_outpost_proto::rac::{
     BROWSER_PROTOCOL_VERSION, BrowserMessage, EndReason, GRANTS_PATH, GrantRefusal, GrantRefused,
     MAX_BROWSER_MESSAGE_BYTES, REPORTS_PATH, RacConnectionEvent, RacConnectionReport, RacGrant,
-    RacGrantRequest, RacUser, RdpCredentials, ServerMessage, features,
+    RacGrantRequest, RacUser, ServerMessage, features,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -56,15 +59,27 @@ pub fn accept(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
-        return Accepted::Refused(StatusCode::BAD_REQUEST, "This address takes a WebSocket.".into());
+        return Accepted::Refused(
+            StatusCode::BAD_REQUEST,
+            "This address takes a WebSocket.".into(),
+        );
     };
     if !upgrade {
-        return Accepted::Refused(StatusCode::BAD_REQUEST, "This address takes a WebSocket.".into());
+        return Accepted::Refused(
+            StatusCode::BAD_REQUEST,
+            "This address takes a WebSocket.".into(),
+        );
     }
     // Browsers send cookies with cross-site WebSocket handshakes: only our own pages may open one.
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !origin.eq_ignore_ascii_case(&provider.origin) {
-        return Accepted::Refused(StatusCode::FORBIDDEN, "The connection must be opened from this outpost's own page.".into());
+        return Accepted::Refused(
+            StatusCode::FORBIDDEN,
+            "The connection must be opened from this outpost's own page.".into(),
+        );
     }
     let ticket = request
         .uri()
@@ -72,7 +87,11 @@ pub fn accept(
         .and_then(|q| url_param(q, "ticket"))
         .unwrap_or_default();
     let keys = shared.proxy_state().keys.clone();
-    if let Err(error) = shared.spent.redeem(&keys, provider.id, &ticket, &session.sid, slug, now_unix()) {
+    if let Err(error) =
+        shared
+            .spent
+            .redeem(&keys, provider.id, &ticket, &session.sid, slug, now_unix())
+    {
         return Accepted::Refused(StatusCode::FORBIDDEN, format!("{error}."));
     }
     let state = shared.state();
@@ -99,7 +118,12 @@ pub fn accept(
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(MAX_BROWSER_MESSAGE_BYTES))
                     .max_frame_size(Some(MAX_BROWSER_MESSAGE_BYTES));
-                let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 job.run(socket).await;
             }
             Err(error) => tracing::debug!(%error, "the WebSocket upgrade did not complete"),
@@ -143,7 +167,9 @@ impl Job {
         if let Some((reason, message)) = ended {
             let ended = ServerMessage::Ended { reason, message }.encode();
             let _ = to_browser.send(Outgoing::Messages(vec![ended])).await;
-            let _ = to_browser.send(Outgoing::Close(1000, reason.label().to_owned())).await;
+            let _ = to_browser
+                .send(Outgoing::Close(1000, reason.label().to_owned()))
+                .await;
         }
         drop(to_browser);
         let _ = writer.await;
@@ -162,15 +188,28 @@ impl Job {
                 Ok(Ok(Some(BrowserMessage::Credentials(credentials)))) => Some(credentials),
                 Ok(Ok(None)) | Ok(Err(_)) => return None,
                 Ok(Ok(Some(_))) => {
-                    return Some((EndReason::BadMessage, "The page must send the credentials first; reload it.".into()));
+                    return Some((
+                        EndReason::BadMessage,
+                        "The page must send the credentials first; reload it.".into(),
+                    ));
                 }
-                Err(_) => return Some((EndReason::Timeout, "No credentials were entered in time; reload the page to try again.".into())),
+                Err(_) => {
+                    return Some((
+                        EndReason::Timeout,
+                        "No credentials were entered in time; reload the page to try again.".into(),
+                    ));
+                }
             }
         } else {
             None
         };
         let _ = to_browser
-            .send(Outgoing::Messages(vec![ServerMessage::Status { text: format!("Connecting to {}…", self.endpoint.name) }.encode()]))
+            .send(Outgoing::Messages(vec![
+                ServerMessage::Status {
+                    text: format!("Connecting to {}…", self.endpoint.name),
+                }
+                .encode(),
+            ]))
             .await;
         let grant = match self.grant().await {
             Ok(grant) => grant,
@@ -183,8 +222,18 @@ impl Job {
             (Some(credentials), _) => credentials,
             (None, Some(credentials)) => credentials,
             (None, None) => {
-                self.report(&grant.connection_id, RacConnectionEvent::Failed { reason: EndReason::AuthFailed, detail: "no credentials".into() }).await;
-                return Some((EndReason::AuthFailed, "No credentials are set for this desktop. Ask your administrator.".into()));
+                self.report(
+                    &grant.connection_id,
+                    RacConnectionEvent::Failed {
+                        reason: EndReason::AuthFailed,
+                        detail: "no credentials".into(),
+                    },
+                )
+                .await;
+                return Some((
+                    EndReason::AuthFailed,
+                    "No credentials are set for this desktop. Ask your administrator.".into(),
+                ));
             }
         };
         let Some((host, port)) = self.endpoint.host_port() else {
@@ -198,36 +247,16 @@ impl Job {
             host: host.to_owned(),
             port,
             security: self.endpoint.security,
-            pin_sha256: self.endpoint.server_public_key_sha256.as_deref().and_then(parse_pin),
+            pin_sha256: self
+                .endpoint
+                .server_public_key_sha256
+                .as_deref()
+                .and_then(parse_pin),
             width,
             height,
             keyboard_layout: self.endpoint.keyboard_layout,
             client_name: "redoubt".into(),
         };
-        let connected = match connect(&target, &credentials).await {
-            Ok(connected) => connected,
-            Err(error) => {
-                let reason = error.reason();
-                tracing::info!(connection = %grant.connection_id, endpoint = %self.endpoint.slug(), %error, "connecting to the remote desktop failed");
-                shared.metrics.connection(reason.label());
-                self.report(&grant.connection_id, RacConnectionEvent::Failed { reason, detail: error.to_string() }).await;
-                return Some((reason, error.user_message()));
-            }
-        };
-        drop(credentials);
-        shared.metrics.connection("ok");
-        shared.metrics.connect_duration.observe(opened.elapsed().as_secs_f64());
-        let desktop = connected.result.desktop_size;
-        self.report(
-            &grant.connection_id,
-            RacConnectionEvent::Started {
-                security: connected.security.into(),
-                server_key_sha256: connected.server_key_sha256.clone(),
-                width: desktop.width,
-                height: desktop.height,
-            },
-        )
-        .await;
         let mut features_bits = 0;
         if self.endpoint.clipboard.to_browser() {
             features_bits |= features::CLIPBOARD_TO_BROWSER;
@@ -242,19 +271,9 @@ impl Job {
         if self.endpoint.unicode_keyboard {
             features_bits |= features::UNICODE_KEYBOARD;
         }
-        let hello = ServerMessage::Hello {
-            version: BROWSER_PROTOCOL_VERSION,
-            width: desktop.width,
-            height: desktop.height,
-            features: features_bits,
-            connection_id: grant.connection_id.clone(),
-            endpoint_name: self.endpoint.name.clone(),
-        };
-        if to_browser.send(Outgoing::Messages(vec![hello.encode()])).await.is_err() {
-            return None;
-        }
+        let connection_id = grant.connection_id.clone();
         let control = shared.registry.insert(
-            &grant.connection_id,
+            &connection_id,
             Holder {
                 provider_id: self.provider_id,
                 endpoint: self.endpoint.slug(),
@@ -263,28 +282,100 @@ impl Job {
                 auth_time_ms: self.session.auth_time_ms,
             },
         );
-        shared.metrics.connections_active.inc();
-        let (browser_tx, browser_rx) = mpsc::channel(256);
         let expires_in = u64::try_from(grant.expires_at - now_unix()).unwrap_or(0);
         let settings = SessionSettings {
-            connection_id: grant.connection_id.clone(),
+            connection_id: connection_id.clone(),
             lossless: self.endpoint.lossless,
             unicode_keyboard: self.endpoint.unicode_keyboard,
             follow_browser_size: follow,
-            idle_timeout: (self.settings.idle_timeout_seconds > 0).then(|| Duration::from_secs(self.settings.idle_timeout_seconds)),
+            idle_timeout: (self.settings.idle_timeout_seconds > 0)
+                .then(|| Duration::from_secs(self.settings.idle_timeout_seconds)),
             expires_at: Instant::now() + Duration::from_secs(expires_in),
         };
-        let link = BrowserLink { from_browser: browser_rx, to_browser: to_browser.clone() };
-        let session_task = session::run(connected, link, control, settings, shared.metrics.clone());
+        let (browser_tx, browser_rx) = mpsc::channel(256);
+        let (outcome_tx, outcome_rx) = oneshot::channel();
+        let rdp = RdpJob {
+            target,
+            credentials,
+            hello: ServerMessage::Hello {
+                version: BROWSER_PROTOCOL_VERSION,
+                width: 0,
+                height: 0,
+                features: features_bits,
+                connection_id: connection_id.clone(),
+                endpoint_name: self.endpoint.name.clone(),
+            },
+            link: BrowserLink {
+                from_browser: browser_rx,
+                to_browser: to_browser.clone(),
+            },
+            control,
+            settings,
+            metrics: shared.metrics.clone(),
+        };
+        let session_task = shared.rdp.spawn_pinned(move || rdp.run(outcome_tx));
+        let started = match outcome_rx.await {
+            Ok(Ok(started)) => started,
+            Ok(Err(error)) => {
+                shared.registry.remove(&connection_id);
+                let reason = error.reason();
+                tracing::info!(connection = %connection_id, endpoint = %self.endpoint.slug(), %error, "connecting to the remote desktop failed");
+                shared.metrics.connection(reason.label());
+                self.report(
+                    &connection_id,
+                    RacConnectionEvent::Failed {
+                        reason,
+                        detail: error.to_string(),
+                    },
+                )
+                .await;
+                return Some((reason, error.user_message()));
+            }
+            Err(_) => {
+                shared.registry.remove(&connection_id);
+                shared.metrics.connection(EndReason::Error.label());
+                self.report(
+                    &connection_id,
+                    RacConnectionEvent::Failed {
+                        reason: EndReason::Error,
+                        detail: "the connection task ended".into(),
+                    },
+                )
+                .await;
+                return Some((EndReason::Error, session::end_message(EndReason::Error)));
+            }
+        };
+        shared.metrics.connection("ok");
+        shared
+            .metrics
+            .connect_duration
+            .observe(opened.elapsed().as_secs_f64());
+        shared.metrics.connections_active.inc();
+        self.report(
+            &connection_id,
+            RacConnectionEvent::Started {
+                security: started.security.into(),
+                server_key_sha256: started.server_key_sha256,
+                width: started.width,
+                height: started.height,
+            },
+        )
+        .await;
         let reader = read_socket(stream, browser_tx, to_browser.clone());
         tokio::pin!(session_task);
-        let end = tokio::select! {
+        let joined = tokio::select! {
             end = &mut session_task => end,
             () = reader => session_task.await,
         };
+        let end = joined.unwrap_or_else(|error| {
+            tracing::error!(connection = %connection_id, %error, "the remote-desktop session task failed");
+            SessionEnd::before_start(EndReason::Error)
+        });
         shared.registry.remove(&grant.connection_id);
         shared.metrics.connections_active.dec();
-        shared.metrics.disconnect(end.reason, end.duration.as_secs_f64());
+        shared
+            .metrics
+            .disconnect(end.reason, end.duration.as_secs_f64());
         self.report(
             &grant.connection_id,
             RacConnectionEvent::Ended {
@@ -312,7 +403,12 @@ impl Job {
             client_address: Some(self.peer.addr.ip().to_string()),
             instance_id: self.shared.instance_id.clone(),
         };
-        match self.shared.core.post_refusable::<_, RacGrant, GrantRefused>(GRANTS_PATH, &request).await {
+        match self
+            .shared
+            .core
+            .post_refusable::<_, RacGrant, GrantRefused>(GRANTS_PATH, &request)
+            .await
+        {
             Ok(Ok(grant)) => Ok(grant),
             Ok(Err(refused)) => {
                 let reason = match refused.reason {
@@ -322,7 +418,9 @@ impl Job {
                     GrantRefusal::NotInGroup | GrantRefusal::NoCredentials => EndReason::Denied,
                 };
                 let message = match refused.reason {
-                    GrantRefusal::NoCredentials => "No credentials are set for this desktop. Ask your administrator.".into(),
+                    GrantRefusal::NoCredentials => {
+                        "No credentials are set for this desktop. Ask your administrator.".into()
+                    }
                     _ => session::end_message(reason),
                 };
                 Err((reason, message))
@@ -341,8 +439,16 @@ impl Job {
 
     /// Sends a report to the core (best effort; the core also ends unrenewed leases).
     async fn report(&self, connection_id: &str, what: RacConnectionEvent) {
-        let report = RacConnectionReport { connection_id: connection_id.to_owned(), what };
-        if let Err(error) = self.shared.core.post_json::<_, Option<serde_json::Value>>(REPORTS_PATH, &report).await {
+        let report = RacConnectionReport {
+            connection_id: connection_id.to_owned(),
+            what,
+        };
+        if let Err(error) = self
+            .shared
+            .core
+            .post_json::<_, Option<serde_json::Value>>(REPORTS_PATH, &report)
+            .await
+        {
             tracing::warn!(%error, connection = %connection_id, "cannot report the connection to the core");
         }
     }
@@ -354,7 +460,9 @@ enum ReadError {
     Bad(u16, String),
 }
 
-async fn next_message(stream: &mut futures_util::stream::SplitStream<Socket>) -> Result<Option<BrowserMessage>, ReadError> {
+async fn next_message(
+    stream: &mut futures_util::stream::SplitStream<Socket>,
+) -> Result<Option<BrowserMessage>, ReadError> {
     loop {
         match stream.next().await {
             None | Some(Err(_)) => return Ok(None),
@@ -364,7 +472,12 @@ async fn next_message(stream: &mut futures_util::stream::SplitStream<Socket>) ->
                     .map_err(|e| ReadError::Bad(e.close_code(), e.to_string()));
             }
             Some(Ok(Message::Close(_))) => return Err(ReadError::Closed),
-            Some(Ok(Message::Text(_))) => return Err(ReadError::Bad(1003, "text messages are not part of the protocol".into())),
+            Some(Ok(Message::Text(_))) => {
+                return Err(ReadError::Bad(
+                    1003,
+                    "text messages are not part of the protocol".into(),
+                ));
+            }
             Some(Ok(_)) => {}
         }
     }
@@ -413,11 +526,90 @@ async fn write_socket(
                 }
             }
             Outgoing::Close(code, reason) => {
-                let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                };
                 let _ = sink.send(Message::Close(Some(frame))).await;
                 return;
             }
         }
     }
     let _ = sink.close().await;
+}
+
+/// What the RDP side tells the connection once the server answered.
+struct Started {
+    security: &'static str,
+    server_key_sha256: String,
+    width: u16,
+    height: u16,
+}
+
+/// The RDP side of a connection, run on a pinned local task: connect, send `Hello`, run the
+/// session.
+struct RdpJob {
+    target: ConnectTarget,
+    credentials: RdpCredentials,
+    /// `Hello` with the features set; the size is filled in once connected.
+    hello: ServerMessage,
+    link: BrowserLink,
+    control: SessionControl,
+    settings: SessionSettings,
+    metrics: Arc<RacMetrics>,
+}
+
+impl RdpJob {
+    async fn run(self, outcome: oneshot::Sender<Result<Started, ConnectError>>) -> SessionEnd {
+        let connected = match connect(&self.target, &self.credentials).await {
+            Ok(connected) => connected,
+            Err(error) => {
+                let reason = error.reason();
+                let _ = outcome.send(Err(error));
+                return SessionEnd::before_start(reason);
+            }
+        };
+        drop(self.credentials);
+        let desktop = connected.result.desktop_size;
+        let hello = match self.hello {
+            ServerMessage::Hello {
+                version,
+                features,
+                connection_id,
+                endpoint_name,
+                ..
+            } => ServerMessage::Hello {
+                version,
+                width: desktop.width,
+                height: desktop.height,
+                features,
+                connection_id,
+                endpoint_name,
+            },
+            other => other,
+        };
+        // The browser learns the size before any tile.
+        let sent = self
+            .link
+            .to_browser
+            .send(Outgoing::Messages(vec![hello.encode()]))
+            .await;
+        let _ = outcome.send(Ok(Started {
+            security: connected.security,
+            server_key_sha256: connected.server_key_sha256.clone(),
+            width: desktop.width,
+            height: desktop.height,
+        }));
+        if sent.is_err() {
+            return SessionEnd::before_start(EndReason::User);
+        }
+        session::run(
+            connected,
+            self.link,
+            self.control,
+            self.settings,
+            self.metrics,
+        )
+        .await
+    }
 }

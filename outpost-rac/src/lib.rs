@@ -67,6 +67,9 @@ pub struct Shared {
     pub spent: ticket::SpentTickets,
     pub instance_id: String,
     pub max_sessions: usize,
+    /// Where the RDP side of connections runs (IronRDP's futures are not `Send`): pinned local
+    /// tasks on one thread per core.
+    pub rdp: tokio_util::task::LocalPoolHandle,
     /// Wakes the lease task at once (a change may have ended someone's access).
     recheck: Notify,
 }
@@ -115,13 +118,19 @@ impl ProtocolModule for RacModule {
         }
         let proxy_state = self.shared.proxy_state();
         let revoked = self.shared.registry.end_where(EndReason::Revoked, |h| {
-            proxy_state.revocations.ends(h.user_id, &h.sid, h.auth_time_ms)
+            proxy_state
+                .revocations
+                .ends(h.user_id, &h.sid, h.auth_time_ms)
         });
         let removed = self.shared.registry.end_where(EndReason::Removed, |h| {
             state.endpoint(h.provider_id, &h.endpoint).is_none()
         });
         if revoked + removed > 0 {
-            tracing::info!(revoked, removed, "ended remote-desktop connections after a configuration change");
+            tracing::info!(
+                revoked,
+                removed,
+                "ended remote-desktop connections after a configuration change"
+            );
         }
         if !summary.snapshot || !self.shared.registry.is_empty() {
             self.shared.recheck.notify_one();
@@ -138,7 +147,10 @@ fn start_module(context: ModuleContext, config: Arc<ConfigSnapshot>) -> StartFut
 
 /// Starts the RAC module: the sign-in machinery and listeners with the RAC pages behind them,
 /// and the lease task.
-pub async fn start(context: ModuleContext, config: Arc<ConfigSnapshot>) -> anyhow::Result<Arc<RacModule>> {
+pub async fn start(
+    context: ModuleContext,
+    config: Arc<ConfigSnapshot>,
+) -> anyhow::Result<Arc<RacModule>> {
     let metrics = Arc::new(metrics::RacMetrics::register(&context.registry)?);
     let shared = Arc::new(Shared {
         state: RwLock::new(Arc::new(state::RacState::build(&config))),
@@ -149,9 +161,14 @@ pub async fn start(context: ModuleContext, config: Arc<ConfigSnapshot>) -> anyho
         spent: ticket::SpentTickets::default(),
         instance_id: context.instance_id.clone(),
         max_sessions: DEFAULT_MAX_SESSIONS,
+        rdp: tokio_util::task::LocalPoolHandle::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        ),
         recheck: Notify::new(),
     });
-    let app = Arc::new(app::RacApp { shared: shared.clone() });
+    let app = Arc::new(app::RacApp {
+        shared: shared.clone(),
+    });
     let (proxy, service) = redoubt_outpost::proxy::start_with_app(&context, &config, app).await?;
     let _ = shared.proxy.set(service);
     tokio::spawn(leases(shared.clone(), context.stop.clone()));
@@ -179,7 +196,11 @@ async fn leases(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool
             instance_id: shared.instance_id.clone(),
             connection_ids: ids,
         };
-        match shared.core.post_json::<_, RacLeaseResponse>(LEASES_PATH, &request).await {
+        match shared
+            .core
+            .post_json::<_, RacLeaseResponse>(LEASES_PATH, &request)
+            .await
+        {
             Ok(answer) => {
                 for end in answer.end {
                     shared.registry.end(&end.connection_id, end.reason);

@@ -46,14 +46,18 @@ impl RacMetrics {
                 "redoubt_rac_connect_duration_seconds",
                 "Time from the browser's WebSocket to the RDP session being up",
             )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0]),
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0,
+            ]),
         )?;
         let connection_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "redoubt_rac_connection_duration_seconds",
                 "How long connections lasted",
             )
-            .buckets(vec![10.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 28_800.0, 86_400.0]),
+            .buckets(vec![
+                10.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 28_800.0, 86_400.0,
+            ]),
         )?;
         let disconnects = IntCounterVec::new(
             Opts::new(
@@ -167,7 +171,9 @@ impl RacMetrics {
             TileEncoding::Jpeg => "jpeg",
         };
         self.tiles.with_label_values(&[label]).inc();
-        self.encode_seconds.with_label_values(&[label]).observe(seconds);
+        self.encode_seconds
+            .with_label_values(&[label])
+            .observe(seconds);
     }
 
     /// One input message.

@@ -133,14 +133,20 @@ mod tests {
         let b = registry.insert("b", holder(2, "desk"));
         let c = registry.insert("c", holder(1, "lab"));
         assert_eq!(registry.held_by(1), 2);
-        assert_eq!(registry.end_where(EndReason::Revoked, |h| h.user_id == 1), 2);
+        assert_eq!(
+            registry.end_where(EndReason::Revoked, |h| h.user_id == 1),
+            2
+        );
         assert_eq!(*a.borrow(), Some(EndReason::Revoked));
         assert_eq!(*b.borrow(), None);
         assert_eq!(*c.borrow(), Some(EndReason::Revoked));
         // A second reason does not replace the first.
         registry.end("a", EndReason::Idle);
         assert_eq!(*a.borrow(), Some(EndReason::Revoked));
-        assert_eq!(registry.end_where(EndReason::Revoked, |h| h.user_id == 1), 0);
+        assert_eq!(
+            registry.end_where(EndReason::Revoked, |h| h.user_id == 1),
+            0
+        );
         registry.remove("a");
         let mut ids = registry.ids();
         ids.sort();

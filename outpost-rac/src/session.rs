@@ -19,6 +19,7 @@ use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_pdu::Action;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput, fast_path};
+use ironrdp_tokio::FramedWrite as _;
 use redoubt_outpost_proto::rac::{BrowserMessage, EndReason, ServerMessage, TileEncoding};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +68,20 @@ pub struct SessionEnd {
     pub duration: Duration,
 }
 
+impl SessionEnd {
+    /// The end of a connection whose session never ran.
+    pub fn before_start(reason: EndReason) -> Self {
+        Self {
+            reason,
+            message: end_message(reason),
+            bytes_from_server: 0,
+            bytes_to_browser: 0,
+            clipboard_transfers: 0,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 /// Frames taken by the sender at most this often, whatever the browser acknowledges.
 const MAX_DELAY_BETWEEN_CHECKS: Duration = Duration::from_millis(250);
 
@@ -100,9 +115,7 @@ pub async fn run(
     settings: SessionSettings,
     metrics: Arc<RacMetrics>,
 ) -> SessionEnd {
-    let Connected {
-        framed, result, ..
-    } = connected;
+    let Connected { framed, result, .. } = connected;
     let started = Instant::now();
     let ConnectionResult {
         io_channel_id,
@@ -204,7 +217,10 @@ impl Run {
                 Event::Pdu(Ok((action, frame))) => {
                     self.bytes_from_server += frame.len() as u64;
                     self.metrics.rdp_bytes_received.inc_by(frame.len() as u64);
-                    match self.server_frame(action, &frame, &mut reader, &mut writer, &to_browser).await {
+                    match self
+                        .server_frame(action, &frame, &mut reader, &mut writer, &to_browser)
+                        .await
+                    {
                         Ok(None) => {}
                         Ok(Some(end)) => return end,
                         Err(error) => {
@@ -244,7 +260,9 @@ impl Run {
                             self.metrics.websocket_bytes_sent.inc_by(bytes as u64);
                             self.metrics.frames.inc();
                             if let Some(oldest) = self.oldest_unsent.take() {
-                                self.metrics.frame_latency.observe(oldest.elapsed().as_secs_f64());
+                                self.metrics
+                                    .frame_latency
+                                    .observe(oldest.elapsed().as_secs_f64());
                             }
                             if to_browser.send(Outgoing::Messages(messages)).await.is_err() {
                                 return (EndReason::User, String::new());
@@ -311,8 +329,13 @@ impl Run {
                     w: rect.w,
                     h: rect.h,
                 };
-                let (encoding, data) =
-                    encode_tile(&pixels, usize::from(rect.w) * 4, local, &settings, &mut scratch);
+                let (encoding, data) = encode_tile(
+                    &pixels,
+                    usize::from(rect.w) * 4,
+                    local,
+                    &settings,
+                    &mut scratch,
+                );
                 timings.push((encoding, started.elapsed().as_secs_f64()));
                 messages.push(
                     ServerMessage::Tile {
@@ -335,8 +358,12 @@ impl Run {
         &mut self,
         action: Action,
         frame: &[u8],
-        reader: &mut ironrdp_tokio::TokioFramed<tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>>,
-        writer: &mut ironrdp_tokio::TokioFramed<tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>>,
+        reader: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Option<(EndReason, String)>, SessionError> {
         let outputs = self
@@ -363,14 +390,22 @@ impl Run {
                     self.oldest_unsent.get_or_insert_with(Instant::now);
                 }
                 ActiveStageOutput::PointerDefault => {
-                    let _ = to_browser.try_send(Outgoing::Messages(vec![ServerMessage::CursorDefault.encode()]));
+                    let _ = to_browser.try_send(Outgoing::Messages(vec![
+                        ServerMessage::CursorDefault.encode(),
+                    ]));
                 }
                 ActiveStageOutput::PointerHidden => {
-                    let _ = to_browser.try_send(Outgoing::Messages(vec![ServerMessage::CursorHidden.encode()]));
+                    let _ = to_browser.try_send(Outgoing::Messages(vec![
+                        ServerMessage::CursorHidden.encode(),
+                    ]));
                 }
                 ActiveStageOutput::PointerPosition { .. } => {}
                 ActiveStageOutput::PointerBitmap(pointer) => {
-                    if let Some(png) = crate::encode::encode_cursor_png(pointer.width, pointer.height, &pointer.bitmap_data) {
+                    if let Some(png) = crate::encode::encode_cursor_png(
+                        pointer.width,
+                        pointer.height,
+                        &pointer.bitmap_data,
+                    ) {
                         let message = ServerMessage::Cursor {
                             hot_x: pointer.hotspot_x,
                             hot_y: pointer.hotspot_y,
@@ -396,8 +431,12 @@ impl Run {
     /// capability exchange again, then start over with an image of the new size.
     async fn reactivate(
         &mut self,
-        reader: &mut ironrdp_tokio::TokioFramed<tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>>,
-        writer: &mut ironrdp_tokio::TokioFramed<tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>>,
+        reader: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<(), SessionError> {
         let mut sequence = self.activation.create();
@@ -419,7 +458,8 @@ impl Run {
                 pointer_software_rendering,
             } = sequence.connection_activation_state()
             {
-                self.image = DecodedImage::new(PixelFormat::RgbA32, desktop_size.width, desktop_size.height);
+                self.image =
+                    DecodedImage::new(PixelFormat::RgbA32, desktop_size.width, desktop_size.height);
                 self.dirty = DirtyCells::new(desktop_size.width, desktop_size.height);
                 self.stage.set_fastpath_processor(
                     fast_path::ProcessorBuilder {
@@ -452,7 +492,9 @@ impl Run {
     async fn browser_message(
         &mut self,
         message: BrowserMessage,
-        writer: &mut ironrdp_tokio::TokioFramed<tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>>,
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
     ) -> Result<(), SessionError> {
         match &message {
             BrowserMessage::Ack { seq } => {
@@ -463,13 +505,17 @@ impl Run {
                 if !self.settings.follow_browser_size {
                     return Ok(());
                 }
-                let (width, height) = ironrdp_displaycontrol::pdu::MonitorLayoutEntry::adjust_display_size(
-                    u32::from(*width),
-                    u32::from(*height),
-                );
+                let (width, height) =
+                    ironrdp_displaycontrol::pdu::MonitorLayoutEntry::adjust_display_size(
+                        u32::from(*width),
+                        u32::from(*height),
+                    );
                 if let Some(frame) = self.stage.encode_resize(width, height, None, None) {
                     let frame = frame.map_err(|e| SessionError::Rdp(e.to_string()))?;
-                    writer.write_all(&frame).await.map_err(|e| SessionError::Io(e.to_string()))?;
+                    writer
+                        .write_all(&frame)
+                        .await
+                        .map_err(|e| SessionError::Io(e.to_string()))?;
                 }
                 return Ok(());
             }
@@ -491,7 +537,10 @@ impl Run {
             if let ActiveStageOutput::ResponseFrame(bytes) = output
                 && !bytes.is_empty()
             {
-                writer.write_all(&bytes).await.map_err(|e| SessionError::Io(e.to_string()))?;
+                writer
+                    .write_all(&bytes)
+                    .await
+                    .map_err(|e| SessionError::Io(e.to_string()))?;
             }
         }
         Ok(())

@@ -36,7 +36,11 @@ impl RacState {
     }
 
     /// The endpoint `slug` of provider `provider_id`.
-    pub fn endpoint(&self, provider_id: i64, slug: &str) -> Option<(&Arc<RacProviderSettings>, &RacEndpoint)> {
+    pub fn endpoint(
+        &self,
+        provider_id: i64,
+        slug: &str,
+    ) -> Option<(&Arc<RacProviderSettings>, &RacEndpoint)> {
         let provider = self.providers.get(&provider_id)?;
         Some((provider, provider.endpoint(slug)?))
     }

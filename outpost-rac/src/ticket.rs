@@ -131,10 +131,20 @@ mod tests {
             Err(TicketError::Invalid)
         );
         assert_eq!(
-            spent.redeem(&keys, 3, &ticket, "sid-1", "desk", 1_000 + TICKET_SECONDS + 1),
+            spent.redeem(
+                &keys,
+                3,
+                &ticket,
+                "sid-1",
+                "desk",
+                1_000 + TICKET_SECONDS + 1
+            ),
             Err(TicketError::Expired)
         );
-        assert_eq!(spent.redeem(&keys, 3, &ticket, "sid-1", "desk", 1_010), Ok(()));
+        assert_eq!(
+            spent.redeem(&keys, 3, &ticket, "sid-1", "desk", 1_010),
+            Ok(())
+        );
         assert_eq!(
             spent.redeem(&keys, 3, &ticket, "sid-1", "desk", 1_011),
             Err(TicketError::Spent)
