@@ -141,18 +141,19 @@ pub fn session_page(page: &SessionPage) -> String {
             data-name=(page.name)
         {
             div.toolbar role="toolbar" aria-label="Remote desktop controls" {
-                a.back href="/" { "All desktops" }
+                a.back href="/" { "Desktops" }
                 span.title { (page.name) }
                 span.spacer {}
                 button type="button" data-action="ctrl-alt-del" disabled
                     title="Send Ctrl+Alt+Del" { "Ctrl+Alt+Del" }
-                button type="button" data-action="windows" disabled
-                    title="Press the Windows key" { "Windows key" }
+                button type="button" data-action="windows" disabled aria-label="Windows key"
+                    title="Press the Windows key" { "Win" }
                 button type="button" data-action="alt-tab" disabled
                     title="Send Alt+Tab" { "Alt+Tab" }
                 button type="button" data-action="unicode" aria-pressed="false" disabled
+                    aria-label="Unicode keyboard"
                     title="Type characters as they are, whatever the remote keyboard layout" {
-                    "Unicode keyboard"
+                    "Unicode"
                 }
                 button type="button" data-action="fullscreen" disabled { "Fullscreen" }
                 button type="button" data-action="disconnect" disabled { "Disconnect" }

@@ -708,6 +708,17 @@
       canvas.focus({ preventScroll: true }); // keep typing into the desktop
     }
 
+    /** Arrow keys, Home and End move between the toolbar's controls (ARIA toolbar pattern). */
+    function onToolbarKey(event) {
+      const controls = Array.from(toolbar.querySelectorAll('a, button:not(:disabled)'));
+      const at = controls.indexOf(doc.activeElement);
+      if (at < 0) return;
+      const next = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: controls.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      controls[(next + controls.length) % controls.length].focus();
+    }
+
     // --- wiring --------------------------------------------------------------------------
 
     canvas.addEventListener('keydown', onKeyDown);
@@ -728,7 +739,9 @@
       if (!doc.fullscreenElement && keyboard && keyboard.unlock) keyboard.unlock();
     });
     win.addEventListener('focus', onWindowFocus);
-    main.querySelector('.toolbar').addEventListener('click', onToolbar);
+    const toolbar = main.querySelector('.toolbar');
+    toolbar.addEventListener('click', onToolbar);
+    toolbar.addEventListener('keydown', onToolbarKey);
     $('reconnect').addEventListener('click', () => win.location.reload());
     const copyButton = $('clipboard-copy');
     if (copyButton) {
