@@ -165,6 +165,9 @@ pub fn session_page(page: &SessionPage) -> String {
             div #viewport .viewport {
                 canvas #screen tabindex="0" width="0" height="0"
                     aria-label={ "Remote desktop " (page.name) } {}
+                // Unicode mode types here so that IMEs and virtual keyboards work (rac.js).
+                textarea #ime .ime tabindex="-1" aria-label="Keyboard input for the remote desktop"
+                    autocomplete="off" autocapitalize="off" autocorrect="off" spellcheck="false" {}
                 @if page.prompt { (credentials_form(page)) }
                 div #overlay .overlay hidden role="alertdialog" aria-labelledby="overlay-message" {
                     div.card {
