@@ -361,7 +361,7 @@
         case 'cursorDefault': return setCursor(null);
         case 'cursorHidden': canvas.style.cursor = 'none'; return undefined;
         case 'clipboard': return onRemoteClipboard(m.text);
-        case 'ended': return end(m.reason, m.message);
+        case 'ended': return end(m.reason, m.message || 'The connection ended (' + m.reason + ').');
         case 'status': return setStatus(m.text);
         default: return undefined;
       }
@@ -434,7 +434,10 @@
         .then(() => decoded)
         .then(() => new Promise((resolve) => win.requestAnimationFrame(resolve)))
         .then(() => {
-          if (state === 'ended') return;
+          if (state === 'ended') {
+            for (const op of ops) if (op.bitmap) op.bitmap.close();
+            return;
+          }
           for (const op of ops) draw(op);
           frames += 1;
           body.dataset.frames = String(frames);
