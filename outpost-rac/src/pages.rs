@@ -141,18 +141,19 @@ pub fn session_page(page: &SessionPage) -> String {
             data-name=(page.name)
         {
             div.toolbar role="toolbar" aria-label="Remote desktop controls" {
-                a.back href="/" { "All desktops" }
+                a.back href="/" { "Desktops" }
                 span.title { (page.name) }
                 span.spacer {}
                 button type="button" data-action="ctrl-alt-del" disabled
                     title="Send Ctrl+Alt+Del" { "Ctrl+Alt+Del" }
-                button type="button" data-action="windows" disabled
-                    title="Press the Windows key" { "Windows key" }
+                button type="button" data-action="windows" disabled aria-label="Windows key"
+                    title="Press the Windows key" { "Win" }
                 button type="button" data-action="alt-tab" disabled
                     title="Send Alt+Tab" { "Alt+Tab" }
                 button type="button" data-action="unicode" aria-pressed="false" disabled
+                    aria-label="Unicode keyboard"
                     title="Type characters as they are, whatever the remote keyboard layout" {
-                    "Unicode keyboard"
+                    "Unicode"
                 }
                 button type="button" data-action="fullscreen" disabled { "Fullscreen" }
                 button type="button" data-action="disconnect" disabled { "Disconnect" }
@@ -164,6 +165,9 @@ pub fn session_page(page: &SessionPage) -> String {
             div #viewport .viewport {
                 canvas #screen tabindex="0" width="0" height="0"
                     aria-label={ "Remote desktop " (page.name) } {}
+                // Unicode mode types here so that IMEs and virtual keyboards work (rac.js).
+                textarea #ime .ime tabindex="-1" aria-label="Keyboard input for the remote desktop"
+                    autocomplete="off" autocapitalize="off" autocorrect="off" spellcheck="false" {}
                 @if page.prompt { (credentials_form(page)) }
                 div #overlay .overlay hidden role="alertdialog" aria-labelledby="overlay-message" {
                     div.card {

@@ -9,7 +9,8 @@
  *   <main id="rac" data-ws="/rac/SLUG/ws" data-ticket="..." data-prompt="0|1"
  *         data-username="..." data-domain="..." data-name="...">
  *     toolbar buttons [data-action=...], #status, #credentials (prompt mode), #viewport with
- *     <canvas id="screen">, #overlay, #clipboard-panel
+ *     <canvas id="screen"> and <textarea id="ime"> (Unicode mode's key target), #overlay,
+ *     #clipboard-panel
  *
  * Wire protocol (version 1): binary WebSocket messages, one type byte, then little-endian
  * fields; str8/str16 = u8/u16 byte length + UTF-8; "rest" = every remaining byte. The layouts
@@ -298,6 +299,14 @@
     let needLockSync = true;
     const unicodeDown = new Set(); // codes whose keydown went as Unicode (no keyup to send)
 
+    // Keys go to the canvas, or in Unicode mode to a hidden text field: IMEs and virtual
+    // keyboards only work on an editable element (and only make sense when typing characters;
+    // in scancode mode the remote desktop's own input method does that work).
+    const imeSink = doc.getElementById('ime');
+    const keyTarget = () => (unicodeMode && imeSink ? imeSink : canvas);
+    const focusKeys = () => keyTarget().focus({ preventScroll: true });
+    const hasKeys = () => doc.activeElement === canvas || (imeSink !== null && doc.activeElement === imeSink);
+
     body.dataset.state = 'connecting';
     body.dataset.frames = '0';
 
@@ -352,7 +361,7 @@
         case 'cursorDefault': return setCursor(null);
         case 'cursorHidden': canvas.style.cursor = 'none'; return undefined;
         case 'clipboard': return onRemoteClipboard(m.text);
-        case 'ended': return end(m.reason, m.message);
+        case 'ended': return end(m.reason, m.message || 'The connection ended (' + m.reason + ').');
         case 'status': return setStatus(m.text);
         default: return undefined;
       }
@@ -374,7 +383,7 @@
       if (form) form.hidden = true;
       needLockSync = true;
       if (features & FEATURE.RESIZE) resizeObserver.observe(viewport);
-      canvas.focus({ preventScroll: true });
+      focusKeys();
     }
 
     /** Ends the session on the page: overlay with the message and Reconnect. */
@@ -425,7 +434,10 @@
         .then(() => decoded)
         .then(() => new Promise((resolve) => win.requestAnimationFrame(resolve)))
         .then(() => {
-          if (state === 'ended') return;
+          if (state === 'ended') {
+            for (const op of ops) if (op.bitmap) op.bitmap.close();
+            return;
+          }
           for (const op of ops) draw(op);
           frames += 1;
           body.dataset.frames = String(frames);
@@ -515,6 +527,25 @@
 
     function onCompositionEnd(event) {
       if (connected() && event.data) sendKey(encode.unicode(event.data));
+      if (imeSink) imeSink.value = '';
+    }
+
+    /**
+     * Text the key events did not carry (virtual keyboards send keyCode 229 and then `input`):
+     * typed as characters; line breaks and deletions as Enter and Backspace presses.
+     */
+    function onImeInput(event) {
+      if (event.isComposing) return;
+      imeSink.value = '';
+      if (!connected()) return;
+      const press = { insertLineBreak: ['Enter', 'Enter'], insertParagraph: ['Enter', 'Enter'],
+        deleteContentBackward: ['Backspace', 'Backspace'] }[event.inputType];
+      if (press) {
+        sendKey(encode.key(true, press[0], press[1]));
+        sendKey(encode.key(false, press[0], press[1]));
+      } else if (event.inputType === 'insertText' && event.data) {
+        sendKey(encode.unicode(event.data));
+      }
     }
 
     function releaseAll() {
@@ -525,8 +556,15 @@
     }
 
     function setUnicode(on) {
+      const moveFocus = hasKeys();
       unicodeMode = on;
       if (unicodeButton) unicodeButton.setAttribute('aria-pressed', on ? 'true' : 'false');
+      if (moveFocus) focusKeys();
+    }
+
+    /** Leaving the canvas and its text field (not moving between them) lifts every key. */
+    function onKeysBlur(event) {
+      if (event.relatedTarget !== canvas && event.relatedTarget !== imeSink) releaseAll();
     }
 
     // --- pointer -------------------------------------------------------------------------
@@ -588,7 +626,7 @@
     function onPointerButton(event) {
       if (!connected()) return;
       if (event.type === 'pointerdown') {
-        canvas.focus({ preventScroll: true });
+        focusKeys();
         canvas.setPointerCapture(event.pointerId);
       } else if (canvas.hasPointerCapture(event.pointerId)) {
         canvas.releasePointerCapture(event.pointerId);
@@ -620,7 +658,7 @@
     }
 
     function onPaste(event) {
-      if (doc.activeElement !== canvas || !connected()) return;
+      if (!hasKeys() || !connected()) return;
       if (!(features & FEATURE.CLIPBOARD_TO_REMOTE)) return finishPasteWait(null);
       event.preventDefault();
       const text = event.clipboardData ? event.clipboardData.getData('text/plain') : '';
@@ -705,22 +743,40 @@
         if (ws) ws.close(1000, 'user');
         return;
       }
-      canvas.focus({ preventScroll: true }); // keep typing into the desktop
+      focusKeys(); // keep typing into the desktop
+    }
+
+    /** Arrow keys, Home and End move between the toolbar's controls (ARIA toolbar pattern). */
+    function onToolbarKey(event) {
+      const controls = Array.from(toolbar.querySelectorAll('a, button:not(:disabled)'));
+      const at = controls.indexOf(doc.activeElement);
+      if (at < 0) return;
+      const next = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: controls.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      controls[(next + controls.length) % controls.length].focus();
     }
 
     // --- wiring --------------------------------------------------------------------------
 
-    canvas.addEventListener('keydown', onKeyDown);
-    canvas.addEventListener('keyup', onKeyUp);
-    canvas.addEventListener('compositionend', onCompositionEnd);
+    for (const target of imeSink ? [canvas, imeSink] : [canvas]) {
+      target.addEventListener('keydown', onKeyDown);
+      target.addEventListener('keyup', onKeyUp);
+      target.addEventListener('blur', onKeysBlur);
+      target.addEventListener('focus', () => { needLockSync = true; });
+    }
+    if (imeSink) {
+      imeSink.addEventListener('compositionend', onCompositionEnd);
+      imeSink.addEventListener('input', onImeInput);
+      // A click or Tab onto the canvas in Unicode mode hands the keys on to the text field.
+      canvas.addEventListener('focus', () => { if (unicodeMode) imeSink.focus({ preventScroll: true }); });
+    }
     canvas.addEventListener('pointermove', onPointerMove);
     canvas.addEventListener('pointerdown', onPointerButton);
     canvas.addEventListener('pointerup', onPointerButton);
     canvas.addEventListener('pointercancel', onPointerButton);
     canvas.addEventListener('contextmenu', (event) => event.preventDefault());
     canvas.addEventListener('wheel', onWheel, { passive: false });
-    canvas.addEventListener('blur', releaseAll);
-    canvas.addEventListener('focus', () => { needLockSync = true; });
     doc.addEventListener('visibilitychange', () => { if (doc.hidden) releaseAll(); });
     doc.addEventListener('paste', onPaste);
     doc.addEventListener('fullscreenchange', () => {
@@ -728,7 +784,9 @@
       if (!doc.fullscreenElement && keyboard && keyboard.unlock) keyboard.unlock();
     });
     win.addEventListener('focus', onWindowFocus);
-    main.querySelector('.toolbar').addEventListener('click', onToolbar);
+    const toolbar = main.querySelector('.toolbar');
+    toolbar.addEventListener('click', onToolbar);
+    toolbar.addEventListener('keydown', onToolbarKey);
     $('reconnect').addEventListener('click', () => win.location.reload());
     const copyButton = $('clipboard-copy');
     if (copyButton) {
