@@ -101,7 +101,7 @@ struct Run {
     clipboard_transfers: u64,
     unicode_keyboard: bool,
     /// An encode job in flight: its frame's sequence number.
-    encoding: Option<tokio::task::JoinHandle<(u32, Vec<Vec<u8>>, Vec<(TileEncoding, f64)>)>>,
+    encoding: Option<tokio::task::JoinHandle<EncodedFrame>>,
     /// When an RDP update that is not yet on its way to the browser arrived.
     oldest_unsent: Option<Instant>,
     scratch: Option<EncodeScratch>,
@@ -171,11 +171,19 @@ pub async fn run(
     }
 }
 
+/// A frame's tiles, encoded off the loop.
+struct EncodedFrame {
+    seq: u32,
+    messages: Vec<Vec<u8>>,
+    /// Each tile's encoding and encode time, for the metrics.
+    timings: Vec<(TileEncoding, f64)>,
+}
+
 /// What one turn of the loop saw.
 enum Event {
     Pdu(std::io::Result<(Action, BytesMut)>),
     Browser(Option<BrowserMessage>),
-    Encoded(Result<(u32, Vec<Vec<u8>>, Vec<(TileEncoding, f64)>), tokio::task::JoinError>),
+    Encoded(Result<EncodedFrame, tokio::task::JoinError>),
     Tick,
     Control,
 }
@@ -243,8 +251,12 @@ impl Run {
                 Event::Encoded(done) => {
                     self.encoding = None;
                     match done {
-                        Ok((seq, mut messages, tiles)) => {
-                            for (encoding, seconds) in tiles {
+                        Ok(EncodedFrame {
+                            seq,
+                            mut messages,
+                            timings,
+                        }) => {
+                            for (encoding, seconds) in timings {
                                 self.metrics.tile(encoding, seconds);
                             }
                             messages.push(
@@ -349,7 +361,11 @@ impl Run {
                     .encode(),
                 );
             }
-            (seq, messages, timings)
+            EncodedFrame {
+                seq,
+                messages,
+                timings,
+            }
         }));
     }
 
