@@ -12,6 +12,7 @@ pub mod rdp_server;
 pub mod served;
 pub mod upstream;
 pub mod wrk;
+pub mod xrdp;
 
 use crate::peers_required;
 use anyhow::{Context, bail};
