@@ -47,6 +47,21 @@ pub fn proxy_provider_of_client(client_id: &str) -> Option<i64> {
         .filter(|id: &i64| *id > 0)
 }
 
+/// The OAuth client id of a RAC provider (its outposts sign users in exactly like a proxy
+/// provider's, with their outpost token as the client secret).
+pub fn rac_client_id(provider_id: i64) -> String {
+    format!("rac-{provider_id}")
+}
+
+/// The RAC provider a client id names, if it names one.
+pub fn rac_provider_of_client(client_id: &str) -> Option<i64> {
+    client_id
+        .strip_prefix("rac-")?
+        .parse()
+        .ok()
+        .filter(|id: &i64| *id > 0)
+}
+
 /// A successful token response (RFC 6749 section 5.1, OIDC Core section 3.1.3.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenResponse {
@@ -144,5 +159,8 @@ mod tests {
         assert_eq!(proxy_provider_of_client("proxy-0"), None);
         assert_eq!(proxy_provider_of_client("proxy-x"), None);
         assert_eq!(proxy_provider_of_client("grafana"), None);
+        assert_eq!(rac_client_id(7), "rac-7");
+        assert_eq!(rac_provider_of_client("rac-7"), Some(7));
+        assert_eq!(rac_provider_of_client("proxy-7"), None);
     }
 }
