@@ -6,7 +6,8 @@
 //! outposts authenticate at the token and introspection endpoints with HTTP Basic, the client id
 //! as user name and their own outpost token as password, so no client secret is ever shipped.
 //! Its redirect URI is `<external_host>/outpost.redoubt/callback` (any host under the cookie
-//! domain in `forward_domain` mode).
+//! domain in `forward_domain` mode). A RAC provider is a client the same way, with client id
+//! [`rac_client_id`] and redirect URI `<external_host>/outpost.redoubt/callback`.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,20 @@ pub fn proxy_client_id(provider_id: i64) -> String {
 pub fn proxy_provider_of_client(client_id: &str) -> Option<i64> {
     client_id
         .strip_prefix("proxy-")?
+        .parse()
+        .ok()
+        .filter(|id: &i64| *id > 0)
+}
+
+/// The OAuth client id of a RAC provider (authenticated like a proxy provider's).
+pub fn rac_client_id(provider_id: i64) -> String {
+    format!("rac-{provider_id}")
+}
+
+/// The RAC provider a client id names, if it names one.
+pub fn rac_provider_of_client(client_id: &str) -> Option<i64> {
+    client_id
+        .strip_prefix("rac-")?
         .parse()
         .ok()
         .filter(|id: &i64| *id > 0)
@@ -144,5 +159,9 @@ mod tests {
         assert_eq!(proxy_provider_of_client("proxy-0"), None);
         assert_eq!(proxy_provider_of_client("proxy-x"), None);
         assert_eq!(proxy_provider_of_client("grafana"), None);
+        assert_eq!(rac_client_id(7), "rac-7");
+        assert_eq!(rac_provider_of_client("rac-7"), Some(7));
+        assert_eq!(rac_provider_of_client("rac--7"), None);
+        assert_eq!(rac_provider_of_client("proxy-7"), None);
     }
 }

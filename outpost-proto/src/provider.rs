@@ -742,7 +742,10 @@ impl RacProviderSettings {
         let mut slugs = std::collections::BTreeSet::new();
         for endpoint in &self.endpoints {
             if endpoint.name.trim().is_empty() || endpoint.name.len() > 200 {
-                return Err(err("endpoints.name", "every endpoint needs a name of 1 to 200 characters"));
+                return Err(err(
+                    "endpoints.name",
+                    "every endpoint needs a name of 1 to 200 characters",
+                ));
             }
             let slug = endpoint.slug();
             if slug.is_empty()
@@ -788,7 +791,10 @@ impl RacProviderSettings {
                     format!("must be at most {MAX_CLIPBOARD_BYTES}"),
                 ));
             }
-            for (field, value) in [("endpoints.width", endpoint.width), ("endpoints.height", endpoint.height)] {
+            for (field, value) in [
+                ("endpoints.width", endpoint.width),
+                ("endpoints.height", endpoint.height),
+            ] {
                 if let Some(v) = value
                     && !(200..=8192).contains(&v)
                 {
@@ -796,9 +802,15 @@ impl RacProviderSettings {
                 }
             }
             if endpoint.width.is_some() != endpoint.height.is_some() {
-                return Err(err("endpoints.width", "set both width and height, or neither"));
+                return Err(err(
+                    "endpoints.width",
+                    "set both width and height, or neither",
+                ));
             }
-            for (field, value) in [("endpoints.username", &endpoint.username), ("endpoints.domain", &endpoint.domain)] {
+            for (field, value) in [
+                ("endpoints.username", &endpoint.username),
+                ("endpoints.domain", &endpoint.domain),
+            ] {
                 if value.as_ref().is_some_and(|v| v.len() > 256) {
                     return Err(err(field, "must be at most 256 characters"));
                 }

@@ -358,16 +358,40 @@ pub enum ServerMessage {
 /// A message from the browser to the RAC outpost (layouts in the module documentation).
 #[derive(Clone, PartialEq, Eq)]
 pub enum BrowserMessage {
-    Key { down: bool, code: String, key: String },
-    Unicode { text: String },
-    Mouse { x: u16, y: u16, buttons: u8 },
-    Wheel { dx: i16, dy: i16 },
-    Clipboard { text: String },
-    Resize { width: u16, height: u16 },
-    Ack { seq: u32 },
-    SyncLocks { locks: u8 },
+    Key {
+        down: bool,
+        code: String,
+        key: String,
+    },
+    Unicode {
+        text: String,
+    },
+    Mouse {
+        x: u16,
+        y: u16,
+        buttons: u8,
+    },
+    Wheel {
+        dx: i16,
+        dy: i16,
+    },
+    Clipboard {
+        text: String,
+    },
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    Ack {
+        seq: u32,
+    },
+    SyncLocks {
+        locks: u8,
+    },
     Credentials(RdpCredentials),
-    Special { combo: SpecialCombo },
+    Special {
+        combo: SpecialCombo,
+    },
     ReleaseAll,
 }
 
