@@ -17,5 +17,6 @@ mod operations;
 mod outpost;
 mod outposts;
 mod proxy_peers;
+mod rac;
 mod radius;
 mod tokens;
