@@ -1,6 +1,10 @@
 //! The client against a scripted WebSocket server: it sends the cookie and origin, draws a
 //! frame only at its `FrameEnd` and acknowledges it, records clipboard, status, resize and the
 //! end, reports a refused handshake, and encodes what it sends with the shared codec.
+#![allow(
+    clippy::result_large_err,
+    reason = "tungstenite's handshake callback returns its own large ErrorResponse"
+)]
 
 use super::*;
 use redoubt_outpost_proto::rac::TileEncoding;
