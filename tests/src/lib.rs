@@ -13,6 +13,7 @@ pub mod ldap;
 pub mod ldap_client;
 pub mod peers;
 pub mod proxy;
+pub mod rac_client;
 pub mod radius;
 
 use redoubt_core::clock::ManualClock;
