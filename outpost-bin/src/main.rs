@@ -197,11 +197,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The protocol modules that live in crates of their own.
 fn modules() -> Vec<redoubt_outpost::module::ExternalModule> {
-    #[allow(unused_mut)]
-    let mut modules = Vec::new();
-    #[cfg(feature = "rac")]
-    modules.push(redoubt_outpost_rac::MODULE);
-    modules
+    vec![
+        #[cfg(feature = "rac")]
+        redoubt_outpost_rac::MODULE,
+    ]
 }
 
 async fn healthcheck(url: &str) -> ExitCode {
