@@ -285,7 +285,9 @@ impl Job {
                 auth_time_ms: self.session.auth_time_ms,
             },
         );
-        let expires_in = u64::try_from(grant.expires_at - now_unix()).unwrap_or(0);
+        // The expiry runs on this outpost's clock from now (the grant's `expires_at` is the
+        // core's view, used for its leases; the two clocks need not agree to the second).
+        let expires_in = self.settings.connection_expiry_seconds;
         let settings = SessionSettings {
             connection_id: connection_id.clone(),
             lossless: self.endpoint.lossless,

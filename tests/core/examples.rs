@@ -57,6 +57,7 @@ async fn provider_settings_examples_are_accepted_by_the_core() {
     for (kind, file) in [
         ("ldap", "providers/ldap-settings.json"),
         ("radius", "providers/radius-settings.json"),
+        ("rac", "providers/rac-settings.json"),
     ] {
         let text = std::fs::read_to_string(examples().join(file)).expect("read example");
         let mut settings: serde_json::Value = serde_json::from_str(&text).expect(file);

@@ -29,15 +29,23 @@ struct Desk {
     cookie: String,
     browser: HttpBrowser,
     _state: tempfile::TempDir,
-    _outpost: redoubt_outpost::RunningOutpost,
+    outpost: redoubt_outpost::RunningOutpost,
 }
 
 impl Desk {
     async fn open(core: &TestCore, endpoint: Value) -> Self {
+        Self::open_with(core, endpoint, json!({})).await
+    }
+
+    /// [`Desk::open`] with more provider settings.
+    async fn open_with(core: &TestCore, endpoint: Value, provider: Value) -> Self {
         crypto();
         let addr = free_addr().expect("free port");
         let origin = format!("http://desk.localhost:{}", addr.port());
-        let settings = json!({"external_host": origin, "endpoints": [endpoint]});
+        let mut settings = json!({"external_host": origin, "endpoints": [endpoint]});
+        if let (Some(target), Some(extra)) = (settings.as_object_mut(), provider.as_object()) {
+            target.extend(extra.clone());
+        }
         let (provider_id, token) = core.create_served_provider("rac", "desk", settings).await;
         let user_id = core
             .create_member(json!({"username": USER, "password": PASSWORD}), &[])
@@ -75,7 +83,7 @@ impl Desk {
             cookie,
             browser,
             _state: state,
-            _outpost: outpost,
+            outpost,
         }
     }
 
@@ -288,6 +296,21 @@ async fn rac_shows_the_desktop_and_carries_input_resize_and_clipboard() {
         "{:?}",
         revoked.elapsed()
     );
+    // The metrics say what happened and pass promtool.
+    let metrics = reqwest::get(format!("http://{}/metrics", desk.outpost.metrics_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for line in [
+        "redoubt_rac_connections_total{result=\"ok\"} 1",
+        "redoubt_rac_disconnects_total{reason=\"revoked\"} 1",
+        "redoubt_rac_connections_active 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(redoubt_tests::promtool_check(&metrics));
     // Audit events: granted, started (with the key fingerprint), ended.
     let started = events(&core, "rac_connection_started").await;
     assert!(
@@ -394,4 +417,98 @@ async fn rac_websocket_refuses_bad_tickets_origins_and_messages() {
         .expect("valid message");
     client.send_raw(vec![0x7f]).await.expect("send");
     assert_eq!(client.wait_for_close().await.expect("closed").code, 1003);
+}
+
+#[tokio::test]
+async fn rac_prompt_mode_idle_and_expiry_end_connections() {
+    let core = TestCore::start().await;
+    let typed = RdpTestCredentials::new("typed-user", "typed-pass");
+    let server = RdpTestServer::start(RdpTestOptions {
+        security: RdpTestSecurity::TlsRequiring(typed.clone()),
+        ..RdpTestOptions::default()
+    })
+    .await
+    .expect("RDP server");
+    let mut desk = Desk::open_with(
+        &core,
+        endpoint(
+            &server,
+            json!({"auth_mode": "prompt", "username": "typed-user"}),
+        ),
+        json!({"idle_timeout_seconds": 1, "connection_expiry_seconds": 3}),
+    )
+    .await;
+    // Prompt mode: the page sends the typed credentials first; they reach the logon.
+    let client = desk.connect().await;
+    client
+        .send(&BrowserMessage::Credentials(
+            redoubt_outpost_proto::rac::RdpCredentials {
+                username: "typed-user".into(),
+                domain: None,
+                password: "typed-pass".into(),
+            },
+        ))
+        .await
+        .expect("credentials");
+    client
+        .wait_for_hello()
+        .await
+        .expect("hello after the prompt");
+    let logon = server
+        .credentials()
+        .wait_for("the logon", |c| c.first().cloned())
+        .await
+        .expect("logon");
+    assert_eq!(logon.username, "typed-user");
+    // No input for a second: idle.
+    let (reason, message) = client.wait_for_ended().await.expect("ended");
+    assert_eq!(reason, EndReason::Idle, "{message}");
+    // Input all along: the connection lasts until its expiry.
+    let client = desk.connect().await;
+    client
+        .send(&BrowserMessage::Credentials(
+            redoubt_outpost_proto::rac::RdpCredentials {
+                username: "typed-user".into(),
+                domain: None,
+                password: "typed-pass".into(),
+            },
+        ))
+        .await
+        .expect("credentials");
+    client.wait_for_hello().await.expect("hello");
+    let started = Instant::now();
+    let ended = loop {
+        if let Some(ended) = client.view().ended {
+            break ended;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no expiry");
+        let _ = client.mouse(10, 10, 0).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended.0, EndReason::Expired, "{}", ended.1);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Wrong typed credentials against a server that checks them: no desktop.
+    let client = desk.connect().await;
+    client
+        .send(&BrowserMessage::Credentials(
+            redoubt_outpost_proto::rac::RdpCredentials {
+                username: "typed-user".into(),
+                domain: None,
+                password: "not-it".into(),
+            },
+        ))
+        .await
+        .expect("credentials");
+    let (reason, message) = client.wait_for_ended().await.expect("ended");
+    assert!(
+        matches!(
+            reason,
+            EndReason::AuthFailed | EndReason::Protocol | EndReason::Server
+        ),
+        "{reason:?}: {message}"
+    );
 }
