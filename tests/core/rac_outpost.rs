@@ -291,8 +291,9 @@ async fn rac_shows_the_desktop_and_carries_input_resize_and_clipboard() {
         .expect(204);
     let (reason, message) = client.wait_for_ended().await.expect("ended");
     assert_eq!(reason, EndReason::Revoked, "{message}");
+    // Typically tens of milliseconds; the bound leaves room for a loaded CI machine.
     assert!(
-        revoked.elapsed() < Duration::from_secs(1),
+        revoked.elapsed() < Duration::from_millis(1500),
         "{:?}",
         revoked.elapsed()
     );
