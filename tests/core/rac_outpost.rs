@@ -513,3 +513,101 @@ async fn rac_prompt_mode_idle_and_expiry_end_connections() {
         "{reason:?}: {message}"
     );
 }
+
+#[tokio::test]
+async fn rac_limits_lost_access_unreachable_servers_and_slow_browsers() {
+    let core = TestCore::start().await;
+    let server = RdpTestServer::start(RdpTestOptions::default())
+        .await
+        .expect("RDP server");
+    let mut desk = Desk::open(&core, endpoint(&server, json!({"maximum_connections": 1}))).await;
+    set_credentials(&core, desk.provider_id, "rdp-user", "rdp-pass").await;
+    // Only members of `desk-users` may open it from now on; the user is one.
+    let group = core.create_group("desk-users").await;
+    core.api
+        .post(
+            &format!("/api/v1/groups/{group}/members"),
+            json!({"user_id": desk.user_id}),
+        )
+        .await
+        .expect(204);
+    let apps = core
+        .api
+        .get("/api/v1/applications?search=desk")
+        .await
+        .expect(200);
+    let app_id = apps["items"][0]["id"].as_i64().expect("application");
+    core.api
+        .post(
+            &format!("/api/v1/applications/{app_id}/groups"),
+            json!({"group_id": group}),
+        )
+        .await
+        .expect(204);
+    // A browser that stops drawing (no acks) gets at most two frames while the desktop keeps
+    // changing; once it acknowledges, one frame brings the latest picture.
+    let mut slow = desk.options(&desk.ticket().await);
+    slow.auto_ack = false;
+    let client = RacClient::connect(slow).await.expect("socket");
+    let hello = client.wait_for_hello().await.expect("hello");
+    client
+        .wait_for("the first frame", |v| (v.frames >= 1).then_some(()))
+        .await
+        .expect("a frame");
+    for i in 0..40u8 {
+        server.push_fill(
+            redoubt_tests::peers::rdp_server::Rect {
+                x: u16::from(i) * 10,
+                y: 200,
+                width: 10,
+                height: 10,
+            },
+            [i, 0x80, 0x40],
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        client.view().frames <= 2,
+        "{} frames without an ack",
+        client.view().frames
+    );
+    let seq = client.view().last_seq.expect("a frame end");
+    client.ack(seq).await.expect("ack");
+    client
+        .wait_for_rgb(395, 205, [39, 0x80, 0x40])
+        .await
+        .expect("the latest picture after the ack");
+    assert!(hello.width > 0);
+    // The endpoint's limit: a second connection is refused while the first lasts.
+    let second = desk.connect().await;
+    let (reason, message) = second.wait_for_ended().await.expect("refused");
+    assert_eq!(reason, EndReason::LimitReached, "{message}");
+    // Leaving the group ends the connection.
+    core.api
+        .delete(&format!("/api/v1/groups/{group}/members/{}", desk.user_id))
+        .await
+        .expect(204);
+    let (reason, message) = client.wait_for_ended().await.expect("ended");
+    assert_eq!(reason, EndReason::Denied, "{message}");
+}
+
+#[tokio::test]
+async fn rac_says_what_to_fix_when_the_server_is_unreachable() {
+    let core = TestCore::start().await;
+    let closed = free_addr().expect("a port nobody listens on");
+    let mut desk = Desk::open(
+        &core,
+        json!({"slug": "desk", "name": "Desk", "host": closed.to_string(), "auth_mode": "static"}),
+    )
+    .await;
+    set_credentials(&core, desk.provider_id, "rdp-user", "rdp-pass").await;
+    let client = desk.connect().await;
+    let (reason, message) = client.wait_for_ended().await.expect("ended");
+    assert_eq!(reason, EndReason::Unreachable, "{message}");
+    assert!(message.contains("cannot be reached"), "{message}");
+    let failed = events(&core, "rac_connection_failed").await;
+    assert!(
+        failed.iter().any(|e| e.to_string().contains("unreachable")),
+        "{failed:?}"
+    );
+}
