@@ -119,6 +119,20 @@ pub struct RacView {
 }
 
 impl RacView {
+    /// Takes one server message as the browser would: decodes it and updates the view;
+    /// returns the `seq` to acknowledge when it ended a frame. Undecodable bytes are recorded
+    /// in [`RacView::error`].
+    pub fn receive(&mut self, bytes: &[u8]) -> Option<u32> {
+        match ServerMessage::decode(bytes) {
+            Ok(message) => apply(self, message),
+            Err(error) => {
+                self.error
+                    .get_or_insert(format!("undecodable message: {error}"));
+                None
+            }
+        }
+    }
+
     /// The RGB colour at (`x`, `y`) of the last drawn frame.
     pub fn rgb(&self, x: u16, y: u16) -> Option<[u8; 3]> {
         self.framebuffer.as_ref()?.rgb(x, y)
