@@ -3,10 +3,13 @@
 //! tiles into a local RGBA [`Framebuffer`] when its `FrameEnd` arrives (and acknowledges it,
 //! as the browser does), and keeps everything else it was told (hello, resizes, cursor,
 //! clipboard texts, statuses, the end and the close) in a [`RacView`] tests wait on.
+//! [`SessionBrowser`] plays the same browser against an in-process session, without a socket.
 
 mod framebuffer;
+mod link;
 
 pub use framebuffer::{DecodedTile, Framebuffer, decode_tile};
+pub use link::SessionBrowser;
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::stream::{SplitSink, SplitStream};

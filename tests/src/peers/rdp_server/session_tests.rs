@@ -3,56 +3,18 @@
 //! pointer events from the browser reach the server as the expected RDP input.
 
 use super::*;
-use crate::rac_client::{Framebuffer, RacView};
+use crate::rac_client::{RacView, SessionBrowser};
 use redoubt_outpost_proto::provider::RdpSecurity;
 use redoubt_outpost_proto::rac::{BrowserMessage, RdpCredentials};
 use redoubt_outpost_rac::connect::{ConnectTarget, connect};
 use redoubt_outpost_rac::metrics::RacMetrics;
-use redoubt_outpost_rac::session::{self, BrowserLink, Outgoing, SessionSettings};
+use redoubt_outpost_rac::session::{self, SessionSettings};
 use std::time::Instant;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 const WIDTH: u16 = 320;
 const HEIGHT: u16 = 200;
-
-/// The browser end of a session: draws what arrives, acknowledges frames.
-struct Browser {
-    view: RacView,
-    from_session: mpsc::Receiver<Outgoing>,
-    to_session: mpsc::Sender<BrowserMessage>,
-}
-
-impl Browser {
-    /// Takes messages until `done` holds for the view, within 15 s.
-    async fn until(&mut self, what: &str, done: impl Fn(&RacView) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while !done(&self.view) {
-            assert!(self.view.error.is_none(), "{:?}", self.view.error);
-            let next = tokio::time::timeout_at(deadline, self.from_session.recv()).await;
-            match next {
-                Ok(Some(Outgoing::Messages(messages))) => {
-                    for message in messages {
-                        if let Some(seq) = self.view.receive(&message) {
-                            let _ = self.to_session.send(BrowserMessage::Ack { seq }).await;
-                        }
-                    }
-                }
-                Ok(Some(Outgoing::Close(code, reason))) => {
-                    panic!("the session closed ({code} {reason}) while waiting for {what}")
-                }
-                Ok(None) => panic!("the session ended while waiting for {what}"),
-                Err(_) => panic!(
-                    "no {what} within 15 s (frames: {}, tiles: {:?})",
-                    self.view.frames, self.view.tiles
-                ),
-            }
-        }
-    }
-
-    async fn send(&self, message: BrowserMessage) {
-        self.to_session.send(message).await.expect("session alive");
-    }
-}
+const WAIT: Duration = Duration::from_secs(15);
 
 fn matches_server(view: &RacView, server: &RdpTestServer) -> bool {
     (0..HEIGHT).all(|y| (0..WIDTH).all(|x| view.rgb(x, y) == server.pixel(x, y)))
@@ -87,8 +49,7 @@ async fn pixels_and_input_cross_the_session_exactly() {
     local
         .run_until(async {
             let connected = connect(&target, &credentials).await.expect("connects");
-            let (to_session, from_browser) = mpsc::channel(64);
-            let (to_browser, from_session) = mpsc::channel(64);
+            let (mut browser, link) = SessionBrowser::new(WIDTH, HEIGHT);
             let (_control_tx, control) = watch::channel(None);
             let metrics =
                 Arc::new(RacMetrics::register(&prometheus::Registry::new()).expect("metrics"));
@@ -100,23 +61,12 @@ async fn pixels_and_input_cross_the_session_exactly() {
                 idle_timeout: None,
                 expires_at: Instant::now() + Duration::from_secs(120),
             };
-            let link = BrowserLink {
-                from_browser,
-                to_browser,
-            };
             let session =
                 tokio::task::spawn_local(session::run(connected, link, control, settings, metrics));
-            let mut view = RacView::default();
-            // Replaced by the one the Hello brings, when the session sends one.
-            view.framebuffer = Some(Framebuffer::new(WIDTH, HEIGHT));
-            let mut browser = Browser {
-                view,
-                from_session,
-                to_session,
-            };
             browser
-                .until("the whole pattern", |v| matches_server(v, &server))
-                .await;
+                .until("the whole pattern", WAIT, |v| matches_server(v, &server))
+                .await
+                .expect("the pattern");
             assert_eq!(browser.view.tiles[2], 0, "no JPEG when lossless");
 
             let rect = Rect {
@@ -127,8 +77,11 @@ async fn pixels_and_input_cross_the_session_exactly() {
             };
             server.push_fill(rect, [0x12, 0x34, 0x56]).expect("inside");
             browser
-                .until("the fill", |v| v.rgb(30, 160) == Some([0x12, 0x34, 0x56]))
-                .await;
+                .until("the fill", WAIT, |v| {
+                    v.rgb(30, 160) == Some([0x12, 0x34, 0x56])
+                })
+                .await
+                .expect("the fill");
             assert!(matches_server(&browser.view, &server));
 
             server.input().clear();
@@ -140,7 +93,8 @@ async fn pixels_and_input_cross_the_session_exactly() {
                             code: code.into(),
                             key: key.into(),
                         })
-                        .await;
+                        .await
+                        .expect("sent");
                 }
             }
             let seen = server
@@ -164,7 +118,8 @@ async fn pixels_and_input_cross_the_session_exactly() {
                 .send(BrowserMessage::Unicode {
                     text: "é€".into()
                 })
-                .await;
+                .await
+                .expect("sent");
             server
                 .input()
                 .wait_for("the typed characters", |events| {
@@ -178,7 +133,8 @@ async fn pixels_and_input_cross_the_session_exactly() {
                     y: 50,
                     buttons: 1,
                 })
-                .await;
+                .await
+                .expect("sent");
             server
                 .input()
                 .wait_for("the move and the left button", |events| {
@@ -191,7 +147,10 @@ async fn pixels_and_input_cross_the_session_exactly() {
                 })
                 .await
                 .expect("pointer events arrive");
-            browser.send(BrowserMessage::Wheel { dx: 0, dy: 120 }).await;
+            browser
+                .send(BrowserMessage::Wheel { dx: 0, dy: 120 })
+                .await
+                .expect("sent");
             let units = server
                 .input()
                 .wait_for("a wheel turn", |events| {
