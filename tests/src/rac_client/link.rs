@@ -25,10 +25,11 @@ impl SessionBrowser {
     pub fn new(width: u16, height: u16) -> (Self, BrowserLink) {
         let (to_session, from_browser) = mpsc::channel(64);
         let (to_browser, from_session) = mpsc::channel(64);
-        let mut view = RacView::default();
-        view.framebuffer = Some(Framebuffer::new(width, height));
         let browser = Self {
-            view,
+            view: RacView {
+                framebuffer: Some(Framebuffer::new(width, height)),
+                ..RacView::default()
+            },
             from_session,
             to_session,
             closed: None,
