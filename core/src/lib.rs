@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod oidc;
+pub mod rac;
 pub mod secret_key;
 pub mod server;
 pub mod session_keys;

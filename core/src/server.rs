@@ -162,6 +162,7 @@ impl Core {
             checker,
             hasher,
             sealer,
+            rac_sealer: Sealer::new(&secret.derive(crate::rac::credentials::KEY_PURPOSE)),
             metrics,
             hub,
             web,

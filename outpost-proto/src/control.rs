@@ -101,6 +101,16 @@ pub enum ChangeItem {
         #[serde(flatten)]
         revocation: crate::session::SessionRevocation,
     },
+    /// Who may use what may have changed for these users (disabled, deleted, group membership)
+    /// and for the members of these groups (nesting changed, group deleted). Sent to RAC
+    /// outposts, which hold no directory, so they re-check their live connections at once
+    /// (through the core's lease endpoint).
+    AccessChanged {
+        #[serde(default)]
+        user_ids: Vec<i64>,
+        #[serde(default)]
+        group_ids: Vec<i64>,
+    },
 }
 
 /// WebSocket close codes the core uses (RFC 6455 section 7.4.2: 4000-4999 are private).

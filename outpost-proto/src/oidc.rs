@@ -6,7 +6,8 @@
 //! outposts authenticate at the token and introspection endpoints with HTTP Basic, the client id
 //! as user name and their own outpost token as password, so no client secret is ever shipped.
 //! Its redirect URI is `<external_host>/outpost.redoubt/callback` (any host under the cookie
-//! domain in `forward_domain` mode).
+//! domain in `forward_domain` mode). A RAC provider is a client the same way, with client id
+//! [`rac_client_id`] and redirect URI `<external_host>/outpost.redoubt/callback`.
 
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +162,7 @@ mod tests {
         assert_eq!(proxy_provider_of_client("grafana"), None);
         assert_eq!(rac_client_id(7), "rac-7");
         assert_eq!(rac_provider_of_client("rac-7"), Some(7));
+        assert_eq!(rac_provider_of_client("rac--7"), None);
         assert_eq!(rac_provider_of_client("proxy-7"), None);
     }
 }

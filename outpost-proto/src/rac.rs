@@ -255,8 +255,10 @@ pub struct GrantRefused {
 
 /// What happened to a granted connection, reported by the outpost (each becomes an audit event
 /// `rac_connection_started`, `rac_connection_failed` or `rac_connection_ended`).
+///
+/// No `deny_unknown_fields` here: serde does not support it together with `flatten` (every
+/// flattened field would be refused).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RacConnectionReport {
     pub connection_id: String,
     #[serde(flatten)]
@@ -422,5 +424,56 @@ impl std::fmt::Debug for BrowserMessage {
             Self::Special { combo } => write!(f, "Special {{ {combo:?} }}"),
             Self::ReleaseAll => f.write_str("ReleaseAll"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_reports_round_trip() {
+        for what in [
+            RacConnectionEvent::Started {
+                security: "nla".into(),
+                server_key_sha256: "ab".repeat(32),
+                width: 1280,
+                height: 800,
+            },
+            RacConnectionEvent::Failed {
+                reason: EndReason::AuthFailed,
+                detail: "wrong password".into(),
+            },
+            RacConnectionEvent::Ended {
+                reason: EndReason::User,
+                duration_seconds: 5,
+                bytes_from_server: 1,
+                bytes_to_browser: 2,
+                clipboard_transfers: 3,
+            },
+        ] {
+            let report = RacConnectionReport {
+                connection_id: "c1".into(),
+                what,
+            };
+            let text = serde_json::to_string(&report).expect("json");
+            assert_eq!(
+                serde_json::from_str::<RacConnectionReport>(&text).expect("parses"),
+                report,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_are_snake_case() {
+        let refused = GrantRefused {
+            reason: GrantRefusal::LimitReached,
+            detail: String::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(&refused).expect("json")["reason"],
+            "limit_reached"
+        );
     }
 }

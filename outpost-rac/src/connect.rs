@@ -4,6 +4,7 @@
 //! (MCS, licensing, capabilities, finalization). Failures are sorted into the reasons a user and
 //! an administrator can act on ([`ConnectError`]).
 
+use crate::rdp_clipboard::ChannelBackend;
 use ironrdp_connector::{
     BitmapConfig, ClientConnector, ConnectionResult, ConnectorError, ConnectorErrorKind,
     Credentials, DesktopSize, ServerName,
@@ -199,13 +200,15 @@ impl ironrdp_tokio::NetworkClient for NoNetwork {
 pub async fn connect(
     target: &ConnectTarget,
     credentials: &RdpCredentials,
+    clipboard: Option<ChannelBackend>,
 ) -> Result<Connected, ConnectError> {
-    connect_owned(target, credentials).await
+    connect_owned(target, credentials, clipboard).await
 }
 
 async fn connect_owned(
     target: &ConnectTarget,
     credentials: &RdpCredentials,
+    clipboard: Option<ChannelBackend>,
 ) -> Result<Connected, ConnectError> {
     let address = format!("{}:{}", target.host, target.port);
     let tcp = match tokio::time::timeout(TCP_TIMEOUT, TcpStream::connect(&address)).await {
@@ -229,7 +232,7 @@ async fn connect_owned(
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        handshake(tcp, client_addr, target, credentials),
+        handshake(tcp, client_addr, target, credentials, clipboard),
     )
     .await
     {
@@ -243,9 +246,19 @@ async fn handshake(
     client_addr: SocketAddr,
     target: &ConnectTarget,
     credentials: &RdpCredentials,
+    clipboard: Option<ChannelBackend>,
 ) -> Result<Connected, ConnectError> {
     let mut framed = TokioFramed::new(tcp);
-    let mut connector = ClientConnector::new(config(target, credentials), client_addr);
+    // Display Control (the desktop follows the browser's size) over the dynamic channels.
+    let dynamic = ironrdp_dvc::DrdynvcClient::new().with_dynamic_channel(
+        ironrdp_displaycontrol::client::DisplayControlClient::new(|_| Ok(Vec::new())),
+    );
+    let mut connector =
+        ClientConnector::new(config(target, credentials), client_addr).with_static_channel(dynamic);
+    if let Some(backend) = clipboard {
+        connector =
+            connector.with_static_channel(ironrdp_cliprdr::CliprdrClient::new(Box::new(backend)));
+    }
     let should_upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector)
         .await
         .map_err(|e| sort_connector_error(&e, false))?;

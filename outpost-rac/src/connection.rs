@@ -8,6 +8,7 @@
 use crate::connect::ConnectError;
 use crate::connect::{ConnectTarget, connect, parse_pin};
 use crate::metrics::RacMetrics;
+use crate::rdp_clipboard::ChannelBackend;
 use crate::registry::Holder;
 use crate::session::{self, BrowserLink, Outgoing, SessionControl, SessionEnd, SessionSettings};
 use crate::{Shared, now_unix};
@@ -18,7 +19,9 @@ use redoubt_outpost::proxy::Peer;
 use redoubt_outpost::proxy::body::ProxyBody;
 use redoubt_outpost::proxy::session::Session;
 use redoubt_outpost::proxy::state::ProviderView;
-use redoubt_outpost_proto::provider::{RacAuthMode, RacEndpoint, RacProviderSettings};
+use redoubt_outpost_proto::provider::{
+    ClipboardPolicy, RacAuthMode, RacEndpoint, RacProviderSettings,
+};
 use redoubt_outpost_proto::rac::RdpCredentials;
 use redoubt_outpost_proto::rac::{
     BROWSER_PROTOCOL_VERSION, BrowserMessage, EndReason, GRANTS_PATH, GrantRefusal, GrantRefused,
@@ -291,6 +294,9 @@ impl Job {
             idle_timeout: (self.settings.idle_timeout_seconds > 0)
                 .then(|| Duration::from_secs(self.settings.idle_timeout_seconds)),
             expires_at: Instant::now() + Duration::from_secs(expires_in),
+            clipboard: self.endpoint.clipboard,
+            clipboard_max_bytes: usize::try_from(self.endpoint.clipboard_max_bytes)
+                .unwrap_or(usize::MAX),
         };
         let (browser_tx, browser_rx) = mpsc::channel(256);
         let (outcome_tx, outcome_rx) = oneshot::channel();
@@ -561,7 +567,13 @@ struct RdpJob {
 
 impl RdpJob {
     async fn run(self, outcome: oneshot::Sender<Result<Started, ConnectError>>) -> SessionEnd {
-        let connected = match connect(&self.target, &self.credentials).await {
+        let (backend, clip_events) = if self.settings.clipboard == ClipboardPolicy::None {
+            (None, None)
+        } else {
+            let (backend, events) = ChannelBackend::new();
+            (Some(backend), Some(events))
+        };
+        let connected = match connect(&self.target, &self.credentials, backend).await {
             Ok(connected) => connected,
             Err(error) => {
                 let reason = error.reason();
@@ -609,6 +621,7 @@ impl RdpJob {
             self.control,
             self.settings,
             self.metrics,
+            clip_events,
         )
         .await
     }

@@ -4,12 +4,15 @@
 //!
 //! The image is `PixelFormat::RgbA32` (bytes R, G, B, A; see [`crate::tiles`]), `stride` bytes
 //! per row. RDP has no transparency, so every tile is sent opaque (alpha 255) whatever the
-//! image's alpha bytes hold. Pixels of the rectangle outside the image (past `stride / 4`
-//! columns or the end of the buffer) read as opaque black, so a bad rectangle or stride never
-//! panics.
+//! image's alpha bytes hold. A rectangle not wholly inside the image (past `stride / 4`
+//! columns or the end of the buffer) is refused, so a bad rectangle or stride never panics
+//! nor allocates more than the image.
 
 use crate::tiles::Rect;
 use redoubt_outpost_proto::rac::TileEncoding;
+
+/// The fill sent for a refused rectangle.
+const BLACK: [u8; 4] = [0, 0, 0, 255];
 
 /// Smallest area (pixels) worth a JPEG; smaller photo-like tiles go as PNG.
 pub const JPEG_MIN_AREA: u32 = 4096;
@@ -58,7 +61,8 @@ pub struct EncodeScratch {
 }
 
 /// Encodes one rectangle of the image; the data is what a `Tile` message carries. A rectangle
-/// with no pixels gives a `Fill` of opaque black (the browser draws nothing for it).
+/// that is empty or not wholly inside the image (see [`fits`]; the rectangles of
+/// [`crate::tiles::DirtyCells::take`] always are) is refused as a `Fill` of opaque black.
 pub fn encode_tile(
     image: &[u8],
     stride: usize,
@@ -66,11 +70,18 @@ pub fn encode_tile(
     choice: &EncodeSettings,
     scratch: &mut EncodeScratch,
 ) -> (TileEncoding, Vec<u8>) {
-    copy_opaque(image, stride, rect, &mut scratch.rgba);
+    if !copy_opaque(image, stride, rect, &mut scratch.rgba) {
+        tracing::debug!(
+            ?rect,
+            stride,
+            len = image.len(),
+            "tile outside the image, sending black"
+        );
+        return (TileEncoding::Fill, BLACK.to_vec());
+    }
     let pixels = &scratch.rgba;
-    let first: [u8; 4] = match pixels.first_chunk() {
-        Some(first) => *first,
-        None => return (TileEncoding::Fill, vec![0, 0, 0, 255]),
+    let Some(&first) = pixels.first_chunk::<4>() else {
+        return (TileEncoding::Fill, BLACK.to_vec());
     };
     if pixels.chunks_exact(4).all(|p| p == first) {
         return (TileEncoding::Fill, first.to_vec());
@@ -122,36 +133,38 @@ pub fn encode_cursor_png(width: u16, height: u16, rgba: &[u8]) -> Option<Vec<u8>
     )
 }
 
-/// Copies the rectangle out of the image as RGBA rows with alpha 255. The image is
-/// `stride / 4` pixels wide and as high as its rows reach.
-fn copy_opaque(image: &[u8], stride: usize, rect: Rect, out: &mut Vec<u8>) {
-    let row_bytes = usize::from(rect.w) * 4;
-    let left = usize::from(rect.x) * 4;
-    let inside_row = left + row_bytes <= stride;
+/// Whether every pixel of `rect` is in an image of `image_len` bytes with rows `stride`
+/// bytes apart (the image is `stride / 4` pixels wide). An empty rectangle is not.
+pub fn fits(rect: Rect, image_len: usize, stride: usize) -> bool {
+    if rect.w == 0 || rect.h == 0 {
+        return false;
+    }
+    let right = (usize::from(rect.x) + usize::from(rect.w)) * 4;
+    let last_row = usize::from(rect.y) + usize::from(rect.h) - 1;
+    let end = last_row
+        .checked_mul(stride)
+        .and_then(|start| start.checked_add(right));
+    right <= stride && end.is_some_and(|end| end <= image_len)
+}
+
+/// Copies the rectangle out of the image as RGBA rows with alpha 255; `false` (and nothing
+/// copied) when the rectangle is empty or not wholly inside the image.
+fn copy_opaque(image: &[u8], stride: usize, rect: Rect, out: &mut Vec<u8>) -> bool {
     out.clear();
+    if !fits(rect, image.len(), stride) {
+        return false;
+    }
+    let left = usize::from(rect.x) * 4;
+    let row_bytes = usize::from(rect.w) * 4;
     out.reserve(row_bytes * usize::from(rect.h));
     for y in usize::from(rect.y)..usize::from(rect.y) + usize::from(rect.h) {
-        let start = y.checked_mul(stride).and_then(|s| s.checked_add(left));
-        let row = start
-            .filter(|_| inside_row)
-            .and_then(|s| image.get(s..s.checked_add(row_bytes)?));
-        match row {
-            Some(row) => out.extend(row.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2], 255])),
-            None => {
-                // Partly outside the image: pixel by pixel, black where there is none.
-                for x in 0..usize::from(rect.w) {
-                    let pixel = start
-                        .filter(|_| left + x * 4 + 4 <= stride)
-                        .and_then(|s| s.checked_add(x * 4))
-                        .and_then(|at| image.get(at..at.checked_add(3)?));
-                    match pixel {
-                        Some(p) => out.extend_from_slice(&[p[0], p[1], p[2], 255]),
-                        None => out.extend_from_slice(&[0, 0, 0, 255]),
-                    }
-                }
-            }
+        let start = y * stride + left;
+        // In bounds: `fits` checked the last row's end, and every row ends before it.
+        if let Some(row) = image.get(start..start + row_bytes) {
+            out.extend(row.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2], 255]));
         }
     }
+    true
 }
 
 /// Whether few pixels equal their left neighbour (Guacamole's "PNG optimality" estimate).

@@ -143,38 +143,39 @@ fn lossless_and_small_photos_stay_png() {
 }
 
 #[test]
-fn pixels_outside_the_image_are_opaque_black() {
-    let pixels = image(10, 10, |_, _| [200, 100, 50]);
+fn rectangles_outside_the_image_are_refused() {
+    let pixels = image(10, 10, |x, _| [200, 100, u8::try_from(x).unwrap_or(0)]);
     let mut scratch = EncodeScratch::default();
     let settings = EncodeSettings {
         lossless: true,
         ..EncodeSettings::default()
     };
-    let (encoding, data) = encode_tile(&pixels, 40, rect(8, 8, 4, 3), &settings, &mut scratch);
-    assert_eq!(encoding, TileEncoding::Png);
-    let (_, decoded) = decode_png(&data);
-    let inside = [200, 100, 50];
-    let black = [0, 0, 0];
-    let mut expected = Vec::new();
-    for row in [
-        [inside, inside, black, black],
-        [inside, inside, black, black],
-        [black; 4],
+    let black = (TileEncoding::Fill, vec![0, 0, 0, 255]);
+    for r in [
+        rect(8, 8, 4, 2),
+        rect(8, 8, 2, 3),
+        rect(500, 500, 2, 2),
+        rect(0, 0, 0, 5),
+        rect(0, 0, u16::MAX, u16::MAX),
     ] {
-        for p in row {
-            expected.extend_from_slice(&p);
-        }
+        assert!(!fits(r, pixels.len(), 40), "{r:?}");
+        assert_eq!(
+            encode_tile(&pixels, 40, r, &settings, &mut scratch),
+            black,
+            "{r:?}"
+        );
     }
-    assert_eq!(decoded, expected);
-    // Wholly outside or empty: a fill, no panic.
-    assert_eq!(
-        encode_tile(&pixels, 40, rect(500, 500, 2, 2), &settings, &mut scratch),
-        (TileEncoding::Fill, vec![0, 0, 0, 255])
-    );
-    assert_eq!(
-        encode_tile(&pixels, 40, rect(0, 0, 0, 5), &settings, &mut scratch).0,
-        TileEncoding::Fill
-    );
+    // The bottom-right corner is inside; a stride with padding narrows nothing else.
+    let corner = rect(8, 8, 2, 2);
+    assert!(fits(corner, pixels.len(), 40));
+    let (encoding, data) = encode_tile(&pixels, 40, corner, &settings, &mut scratch);
+    assert_eq!(encoding, TileEncoding::Png);
+    assert_eq!(decode_png(&data).1, rgb_of(&pixels, 10, corner));
+    // Only the last row may be short of a full stride.
+    assert!(fits(rect(0, 9, 10, 1), 9 * 48 + 40, 48));
+    assert!(!fits(rect(0, 9, 10, 1), 9 * 48 + 39, 48));
+    assert!(!fits(rect(0, 0, 13, 1), 1000, 48));
+    assert!(!fits(rect(0, 0, 1, 1), 1000, 0));
 }
 
 #[test]

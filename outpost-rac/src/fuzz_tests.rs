@@ -2,7 +2,7 @@
 //! input events, the key table, dirty-cell tracking and tile encoding. Reproducible: a fixed
 //! seed and a small xorshift generator.
 
-use crate::encode::{EncodeScratch, EncodeSettings, PngFilter, encode_tile};
+use crate::encode::{EncodeScratch, EncodeSettings, PngFilter, encode_tile, fits};
 use crate::input::InputState;
 use crate::keymap;
 use crate::tiles::{DirtyCells, Rect};
@@ -168,6 +168,7 @@ fn keymap_never_panics_on_random_codes() {
 fn tiles_and_encoding_never_panic_on_random_rects_and_strides() {
     let mut rng = Rng(0x7117_e5e5_0000_0001);
     let mut scratch = EncodeScratch::default();
+    let mut seen = [0; 3]; // fills, PNGs, JPEGs
     for round in 0..400 {
         let width = rng.below(150);
         let height = rng.below(100);
@@ -175,34 +176,62 @@ fn tiles_and_encoding_never_panic_on_random_rects_and_strides() {
         if round % 4 == 0 {
             stride = rng.below(width * 8 + 8);
         }
-        let len = rng.below(stride * height + 64);
-        let mut image = rng.bytes(len);
-        if round % 2 == 0 {
-            // Flat areas, so fills and PNGs are chosen as well as JPEGs.
-            for byte in image.iter_mut().skip(rng.below(64)) {
-                *byte &= 0xC0;
-            }
-        }
-        let rect = Rect {
-            x: rng.dimension(160),
-            y: rng.dimension(110),
-            w: rng.dimension(160),
-            h: rng.dimension(110),
+        let len = if round % 6 == 0 {
+            rng.below(stride * height + 64) // often too short
+        } else {
+            stride * height + rng.below(8)
         };
-        if u32::from(rect.w) * u32::from(rect.h) > 200_000 {
-            continue; // a huge rectangle of black is slow in a debug build, not interesting
+        let mut image = rng.bytes(len);
+        match round % 5 {
+            // One colour (fills), few colours (PNG), or noise (JPEG when large enough).
+            0 => image.fill(0x5A),
+            1 | 2 => {
+                let from = rng.below(64);
+                for byte in image.iter_mut().skip(from) {
+                    *byte &= 0x80;
+                }
+            }
+            _ => {}
         }
+        let rect = if round % 2 == 0 {
+            // Inside the image, mostly (the encoder's real input).
+            let w = rng.below(width + 1);
+            let h = rng.below(height + 1);
+            Rect {
+                x: u16::try_from(rng.below(width - w + 1)).unwrap_or(0),
+                y: u16::try_from(rng.below(height - h + 1)).unwrap_or(0),
+                w: u16::try_from(w).unwrap_or(0),
+                h: u16::try_from(h).unwrap_or(0),
+            }
+        } else {
+            Rect {
+                x: rng.dimension(160),
+                y: rng.dimension(110),
+                w: rng.dimension(160),
+                h: rng.dimension(110),
+            }
+        };
         let settings = EncodeSettings {
-            lossless: rng.below(2) == 0,
+            lossless: rng.below(4) == 0,
             jpeg_quality: rng.byte(),
             png_filter: [PngFilter::Sub, PngFilter::Up, PngFilter::Adaptive][rng.below(3)],
         };
         let (encoding, data) = encode_tile(&image, stride, rect, &settings, &mut scratch);
-        if encoding == TileEncoding::Fill {
-            assert_eq!(data.len(), 4);
-            assert_eq!(data.get(3), Some(&255));
-        } else {
-            assert!(!data.is_empty());
+        let fits = fits(rect, image.len(), stride);
+        match encoding {
+            TileEncoding::Fill => {
+                assert_eq!(data.len(), 4);
+                assert_eq!(data.get(3), Some(&255));
+                seen[0] += 1;
+            }
+            TileEncoding::Png => {
+                assert!(fits && data.starts_with(b"\x89PNG"), "{rect:?}");
+                seen[1] += 1;
+            }
+            TileEncoding::Jpeg => {
+                assert!(fits && data.starts_with(&[0xFF, 0xD8]), "{rect:?}");
+                seen[2] += 1;
+            }
         }
 
         let mut cells = DirtyCells::new(rng.dimension(300), rng.dimension(200));
@@ -219,4 +248,5 @@ fn tiles_and_encoding_never_panic_on_random_rects_and_strides() {
             assert!(r.w > 0 && r.h > 0);
         }
     }
+    assert!(seen.iter().all(|&n| n > 0), "fills, PNGs, JPEGs: {seen:?}");
 }

@@ -120,11 +120,16 @@ impl InputState {
     }
 
     fn key(&mut self, down: bool, code: &str, key: &str, unicode: bool) -> Vec<FastPathInputEvent> {
+        let physical = keymap::key(code);
         if !down && let Some(at) = self.unicode_held.iter().position(|(c, _)| c == code) {
             let (_, character) = self.unicode_held.swap_remove(at);
-            return self.apply([Operation::UnicodeKeyReleased(character)]);
+            let mut operations = vec![Operation::UnicodeKeyReleased(character)];
+            // A repeat while a shortcut modifier was held went as the scancode: lift it too.
+            if let Some(Key::Scancode(scancode)) = physical {
+                operations.push(Operation::KeyReleased(scancode.to_ironrdp()));
+            }
+            return self.apply(operations);
         }
-        let physical = keymap::key(code);
         if down
             && let Some(character) = printable(key)
             && ((unicode && !self.shortcut_held()) || physical.is_none())
@@ -153,11 +158,18 @@ impl InputState {
         character: char,
         known: bool,
     ) -> Vec<FastPathInputEvent> {
-        let held = self.unicode_held.iter().any(|(c, _)| c == code);
-        if known && (held || self.unicode_held.len() < MAX_UNICODE_HELD) {
-            if !held {
-                self.unicode_held.push((code.to_owned(), character));
+        if known && let Some(held) = self.unicode_held.iter_mut().find(|(c, _)| c == code) {
+            // Auto-repeat; if Shift changed the character meanwhile, lift the old one first.
+            let previous = std::mem::replace(&mut held.1, character);
+            let mut operations = Vec::with_capacity(2);
+            if previous != character {
+                operations.push(Operation::UnicodeKeyReleased(previous));
             }
+            operations.push(Operation::UnicodeKeyPressed(character));
+            return self.apply(operations);
+        }
+        if known && self.unicode_held.len() < MAX_UNICODE_HELD {
+            self.unicode_held.push((code.to_owned(), character));
             return self.apply([Operation::UnicodeKeyPressed(character)]);
         }
         self.apply([

@@ -123,6 +123,33 @@ fn unicode_mode_sends_printable_keys_as_characters() {
 }
 
 #[test]
+fn unicode_repeat_follows_a_changed_character_and_a_shortcut() {
+    let mut input = InputState::new();
+    input.event(&key(true, "KeyQ", "a"), DESKTOP, true);
+    // Shift pressed during auto-repeat: the held 'a' is lifted, 'A' pressed.
+    input.event(&key(true, "ShiftLeft", "Shift"), DESKTOP, true);
+    assert_eq!(
+        input.event(&key(true, "KeyQ", "A"), DESKTOP, true),
+        [uni(UP, u16::from(b'a')), uni(NONE, u16::from(b'A'))]
+    );
+    // Ctrl pressed during auto-repeat: the repeat goes as the scancode; the release lifts both.
+    input.event(&key(true, "ControlLeft", "Control"), DESKTOP, true);
+    assert_eq!(
+        input.event(&key(true, "KeyQ", "A"), DESKTOP, true),
+        [kb(NONE, 0x10)]
+    );
+    assert_eq!(
+        input.event(&key(false, "KeyQ", "A"), DESKTOP, true),
+        [uni(UP, u16::from(b'A')), kb(UP, 0x10)]
+    );
+    assert_eq!(
+        input.release_all(),
+        [kb(UP, 0x1D), kb(UP, 0x2A)],
+        "only the modifiers are still held"
+    );
+}
+
+#[test]
 fn unicode_mode_sends_shortcuts_as_scancodes() {
     let mut input = InputState::new();
     input.event(&key(true, "ControlLeft", "Control"), DESKTOP, true);

@@ -20,6 +20,7 @@ pub mod keymap;
 pub mod metrics;
 pub mod pacing;
 pub mod pages;
+pub mod rdp_clipboard;
 pub mod registry;
 pub mod session;
 pub mod state;

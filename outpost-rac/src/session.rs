@@ -10,8 +10,11 @@ use crate::encode::{EncodeScratch, EncodeSettings, encode_tile};
 use crate::input::InputState;
 use crate::metrics::RacMetrics;
 use crate::pacing::{Pacer, PacerConfig};
+use crate::rdp_clipboard::ClipEvent;
 use crate::tiles::{DirtyCells, Rect};
 use bytes::BytesMut;
+use ironrdp_cliprdr::CliprdrClient;
+use ironrdp_cliprdr::pdu::{ClipboardFormat, ClipboardFormatId, OwnedFormatDataResponse};
 use ironrdp_connector::ConnectionResult;
 use ironrdp_connector::connection_activation::ConnectionActivationState;
 use ironrdp_core::WriteBuf;
@@ -20,6 +23,7 @@ use ironrdp_pdu::Action;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput, fast_path};
 use ironrdp_tokio::FramedWrite as _;
+use redoubt_outpost_proto::provider::ClipboardPolicy;
 use redoubt_outpost_proto::rac::{BrowserMessage, EndReason, ServerMessage, TileEncoding};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +59,9 @@ pub struct SessionSettings {
     pub idle_timeout: Option<Duration>,
     /// When the connection must end.
     pub expires_at: Instant,
+    pub clipboard: ClipboardPolicy,
+    /// Largest clipboard text either way, in bytes.
+    pub clipboard_max_bytes: usize,
 }
 
 /// How a session ended, for the report and the metrics.
@@ -101,10 +108,14 @@ struct Run {
     clipboard_transfers: u64,
     unicode_keyboard: bool,
     /// An encode job in flight: its frame's sequence number.
-    encoding: Option<tokio::task::JoinHandle<(u32, Vec<Vec<u8>>, Vec<(TileEncoding, f64)>)>>,
+    encoding: Option<tokio::task::JoinHandle<EncodedFrame>>,
     /// When an RDP update that is not yet on its way to the browser arrived.
     oldest_unsent: Option<Instant>,
     scratch: Option<EncodeScratch>,
+    /// The clipboard channel's events (none when the endpoint's clipboard policy is `none`).
+    clip_events: Option<std::sync::mpsc::Receiver<ClipEvent>>,
+    /// What the browser last copied, handed to the server when it pastes.
+    local_clipboard: Option<String>,
 }
 
 /// Runs the session to its end. Never panics on anything the server or the browser sends.
@@ -114,6 +125,7 @@ pub async fn run(
     mut control: SessionControl,
     settings: SessionSettings,
     metrics: Arc<RacMetrics>,
+    clip_events: Option<std::sync::mpsc::Receiver<ClipEvent>>,
 ) -> SessionEnd {
     let Connected { framed, result, .. } = connected;
     let started = Instant::now();
@@ -159,6 +171,8 @@ pub async fn run(
         encoding: None,
         oldest_unsent: None,
         scratch: Some(EncodeScratch::default()),
+        clip_events,
+        local_clipboard: None,
     };
     let (reason, message) = run.drive(framed, link, &mut control).await;
     SessionEnd {
@@ -171,11 +185,19 @@ pub async fn run(
     }
 }
 
+/// A frame's tiles, encoded off the loop.
+struct EncodedFrame {
+    seq: u32,
+    messages: Vec<Vec<u8>>,
+    /// Each tile's encoding and encode time, for the metrics.
+    timings: Vec<(TileEncoding, f64)>,
+}
+
 /// What one turn of the loop saw.
 enum Event {
     Pdu(std::io::Result<(Action, BytesMut)>),
     Browser(Option<BrowserMessage>),
-    Encoded(Result<(u32, Vec<Vec<u8>>, Vec<(TileEncoding, f64)>), tokio::task::JoinError>),
+    Encoded(Result<EncodedFrame, tokio::task::JoinError>),
     Tick,
     Control,
 }
@@ -217,10 +239,14 @@ impl Run {
                 Event::Pdu(Ok((action, frame))) => {
                     self.bytes_from_server += frame.len() as u64;
                     self.metrics.rdp_bytes_received.inc_by(frame.len() as u64);
-                    match self
+                    let handled = match self
                         .server_frame(action, &frame, &mut reader, &mut writer, &to_browser)
                         .await
                     {
+                        Ok(None) => self.clipboard_events(&mut writer, &to_browser).await,
+                        other => other,
+                    };
+                    match handled {
                         Ok(None) => {}
                         Ok(Some(end)) => return end,
                         Err(error) => {
@@ -243,8 +269,12 @@ impl Run {
                 Event::Encoded(done) => {
                     self.encoding = None;
                     match done {
-                        Ok((seq, mut messages, tiles)) => {
-                            for (encoding, seconds) in tiles {
+                        Ok(EncodedFrame {
+                            seq,
+                            mut messages,
+                            timings,
+                        }) => {
+                            for (encoding, seconds) in timings {
                                 self.metrics.tile(encoding, seconds);
                             }
                             messages.push(
@@ -349,7 +379,11 @@ impl Run {
                     .encode(),
                 );
             }
-            (seq, messages, timings)
+            EncodedFrame {
+                seq,
+                messages,
+                timings,
+            }
         }));
     }
 
@@ -519,7 +553,32 @@ impl Run {
                 }
                 return Ok(());
             }
-            BrowserMessage::Clipboard { .. } | BrowserMessage::Credentials(_) => return Ok(()),
+            BrowserMessage::Clipboard { text } => {
+                if !self.settings.clipboard.to_remote()
+                    || crate::clipboard::check_size(text.len(), self.settings.clipboard_max_bytes)
+                        .is_err()
+                {
+                    return Ok(());
+                }
+                self.local_clipboard = Some(text.clone());
+                let formats = [ClipboardFormat::new(ClipboardFormatId::CF_UNICODETEXT)];
+                let messages = match self.stage.get_svc_processor_mut::<CliprdrClient>() {
+                    Some(cliprdr) => cliprdr
+                        .initiate_copy(&formats)
+                        .map_err(|e| SessionError::Rdp(e.to_string()))?,
+                    None => return Ok(()),
+                };
+                let frame = self
+                    .stage
+                    .process_svc_processor_messages(messages)
+                    .map_err(|e| SessionError::Rdp(e.to_string()))?;
+                writer
+                    .write_all(&frame)
+                    .await
+                    .map_err(|e| SessionError::Io(e.to_string()))?;
+                return Ok(());
+            }
+            BrowserMessage::Credentials(_) => return Ok(()),
             _ => {}
         }
         self.last_input = Instant::now();
@@ -544,6 +603,95 @@ impl Run {
             }
         }
         Ok(())
+    }
+}
+
+impl Run {
+    /// Answers what the clipboard channel asked or told after a server PDU.
+    async fn clipboard_events(
+        &mut self,
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        to_browser: &mpsc::Sender<Outgoing>,
+    ) -> Result<Option<(EndReason, String)>, SessionError> {
+        let events: Vec<ClipEvent> = match &self.clip_events {
+            Some(events) => events.try_iter().collect(),
+            None => return Ok(None),
+        };
+        for event in events {
+            let Some(cliprdr) = self.stage.get_svc_processor_mut::<CliprdrClient>() else {
+                return Ok(None);
+            };
+            let messages = match event {
+                ClipEvent::FormatListRequested => {
+                    let formats: Vec<ClipboardFormat> = match &self.local_clipboard {
+                        Some(_) => vec![ClipboardFormat::new(ClipboardFormatId::CF_UNICODETEXT)],
+                        None => Vec::new(),
+                    };
+                    cliprdr.initiate_copy(&formats)
+                }
+                ClipEvent::RemoteCopy { text: true } if self.settings.clipboard.to_browser() => {
+                    cliprdr.initiate_paste(ClipboardFormatId::CF_UNICODETEXT)
+                }
+                ClipEvent::RemoteCopy { .. } => continue,
+                ClipEvent::DataRequested { unicode_text } => {
+                    let response = match (&self.local_clipboard, unicode_text) {
+                        (Some(text), true) if self.settings.clipboard.to_remote() => {
+                            self.clipboard_transfers += 1;
+                            self.metrics
+                                .clipboard_transfers
+                                .with_label_values(&["to_remote"])
+                                .inc();
+                            OwnedFormatDataResponse::new_data(crate::clipboard::to_cf_unicodetext(
+                                text,
+                            ))
+                        }
+                        _ => OwnedFormatDataResponse::new_error(),
+                    };
+                    cliprdr.submit_format_data(response)
+                }
+                ClipEvent::Data(data) => {
+                    let text = data.and_then(|bytes| {
+                        crate::clipboard::from_cf_unicodetext_capped(
+                            &bytes,
+                            self.settings.clipboard_max_bytes,
+                        )
+                        .ok()
+                    });
+                    if let Some(text) = text
+                        && self.settings.clipboard.to_browser()
+                    {
+                        self.clipboard_transfers += 1;
+                        self.metrics
+                            .clipboard_transfers
+                            .with_label_values(&["to_browser"])
+                            .inc();
+                        let message = ServerMessage::Clipboard { text }.encode();
+                        if to_browser
+                            .send(Outgoing::Messages(vec![message]))
+                            .await
+                            .is_err()
+                        {
+                            return Err(SessionError::BrowserGone);
+                        }
+                    }
+                    continue;
+                }
+            };
+            let messages = messages.map_err(|e| SessionError::Rdp(e.to_string()))?;
+            let frame = self
+                .stage
+                .process_svc_processor_messages(messages)
+                .map_err(|e| SessionError::Rdp(e.to_string()))?;
+            if !frame.is_empty() {
+                writer
+                    .write_all(&frame)
+                    .await
+                    .map_err(|e| SessionError::Io(e.to_string()))?;
+            }
+        }
+        Ok(None)
     }
 }
 

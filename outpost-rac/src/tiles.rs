@@ -11,6 +11,10 @@ use std::hash::{DefaultHasher, Hasher};
 /// The side of a cell, in pixels.
 pub const CELL: u16 = 64;
 
+/// Most cells a rectangle spans in either direction (512 pixels): smaller rectangles encode
+/// in parallel, and each gets the encoding that suits its own content.
+pub const MAX_MERGE: usize = 8;
+
 /// Bytes per pixel of the image.
 const BYTES_PER_PIXEL: usize = 4;
 
@@ -102,7 +106,8 @@ impl DirtyCells {
     /// last sent are dropped; the others are remembered as sent (the caller must send every
     /// rectangle returned). Dirty cells are merged into runs along a row, then runs with the
     /// same span in consecutive rows into rectangles; a merge that bridges clean cells is kept
-    /// only if at least 75% of its cells are dirty.
+    /// only if at least 75% of its cells are dirty, and no rectangle is more than
+    /// [`MAX_MERGE`] cells wide or high.
     pub fn take(&mut self, image: &[u8], stride: usize) -> Vec<Rect> {
         let mut send = vec![false; self.columns * self.rows];
         for (index, wanted) in send.iter_mut().enumerate() {
@@ -161,19 +166,20 @@ impl DirtyCells {
     }
 
     fn coalesce(&self, send: &[bool]) -> Vec<Rect> {
-        // Row runs as (first column, end column), merged across gaps while >= 75% dirty.
         let mut rects = Vec::new();
         // Open rectangles: (first row, first column, end column), extended while the next
-        // row has a run with the same span.
+        // row has a span with the same columns, up to `MAX_MERGE` rows.
         let mut open: Vec<(usize, usize, usize)> = Vec::new();
         for row in 0..self.rows {
             let cells = send
                 .get(row * self.columns..(row + 1) * self.columns)
                 .unwrap_or(&[]);
-            let spans = row_spans(cells);
-            let mut still_open = Vec::with_capacity(spans.len());
-            for (start, end) in spans {
-                match open.iter().position(|&(_, s, e)| s == start && e == end) {
+            let mut still_open = Vec::new();
+            for (start, end) in row_spans(cells) {
+                let extends = open
+                    .iter()
+                    .position(|&(first, s, e)| s == start && e == end && row - first < MAX_MERGE);
+                match extends {
                     Some(at) => still_open.push(open.swap_remove(at)),
                     None => still_open.push((row, start, end)),
                 }
@@ -192,26 +198,24 @@ impl DirtyCells {
 }
 
 /// The dirty runs of one row of cells, merged across clean gaps while at least 75% of the
-/// merged span is dirty.
+/// merged span is dirty, and cut to at most `MAX_MERGE` cells.
 fn row_spans(cells: &[bool]) -> Vec<(usize, usize)> {
-    let mut runs = Vec::new();
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, dirty cells)
     let mut column = 0;
     while column < cells.len() {
-        if cells[column] {
-            let start = column;
-            while column < cells.len() && cells[column] {
-                column += 1;
-            }
-            runs.push((start, column));
-        } else {
+        if !cells[column] {
+            column += 1;
+            continue;
+        }
+        let start = column;
+        while column < cells.len() && cells[column] && column - start < MAX_MERGE {
             column += 1;
         }
-    }
-    let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, dirty cells)
-    for (start, end) in runs {
+        let end = column;
         if let Some(last) = spans.last_mut() {
             let dirty = last.2 + (end - start);
-            if dirty * 4 >= (end - last.0) * 3 {
+            let length = end - last.0;
+            if length <= MAX_MERGE && dirty * 4 >= length * 3 {
                 *last = (last.0, end, dirty);
                 continue;
             }

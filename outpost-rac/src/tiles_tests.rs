@@ -109,3 +109,24 @@ fn a_short_image_buffer_sends_the_cells_without_remembering_them() {
     let empty = DirtyCells::new(0, 0).take(&[], 0);
     assert!(empty.is_empty());
 }
+
+#[test]
+fn rectangles_are_at_most_eight_cells_a_side() {
+    let (pixels, stride) = image(1920, 1080);
+    let mut cells = DirtyCells::new(1920, 1080);
+    let rects = cells.take(&pixels, stride);
+    assert_eq!(rects.len(), 4 * 3, "{rects:?}");
+    assert_eq!(rects[0], rect(0, 0, 512, 512));
+    assert_eq!(rects[3], rect(1536, 0, 384, 512));
+    assert_eq!(rects[11], rect(1536, 1024, 384, 56));
+    let area: u32 = rects.iter().map(Rect::area).sum();
+    assert_eq!(area, 1920 * 1080);
+    // Long runs are cut; the rest still merges across a small gap.
+    let mut row = vec![true; 10];
+    row.extend([false, true]);
+    assert_eq!(row_spans(&row), [(0, 8), (8, 12)]);
+    // Merging never makes a span longer than the cap.
+    let mut row = vec![true; 7];
+    row.extend([false, true, true]);
+    assert_eq!(row_spans(&row), [(0, 7), (8, 10)]);
+}

@@ -105,6 +105,13 @@ pub fn apply_changes(config: &mut OutpostConfig, items: &[ChangeItem]) -> Change
                 }
                 summary.revoked_sessions.insert(revocation.user_id);
             }
+            ChangeItem::AccessChanged {
+                user_ids,
+                group_ids,
+            } => {
+                summary.users.extend(user_ids);
+                summary.groups.extend(group_ids);
+            }
         }
     }
     summary

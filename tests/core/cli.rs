@@ -2,11 +2,11 @@
 
 use redoubt_tests::{TestCore, core_binary};
 
-async fn cli(core: &TestCore, token: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn cli(core: &TestCore, token: &str, args: &[&str]) -> (i32, String, String) {
     cli_with_stdin(core, token, args, "").await
 }
 
-async fn cli_with_stdin(
+pub(crate) async fn cli_with_stdin(
     core: &TestCore,
     token: &str,
     args: &[&str],

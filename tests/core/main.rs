@@ -17,5 +17,7 @@ mod operations;
 mod outpost;
 mod outposts;
 mod proxy_peers;
+mod rac;
+mod rac_outpost;
 mod radius;
 mod tokens;

@@ -12,7 +12,7 @@ const REDIRECT: &str = "https://app.example/callback";
 const LOGOUT_TARGET: &str = "https://app.example/bye";
 
 /// A registered relying party.
-struct Rp {
+pub(crate) struct Rp {
     client_id: String,
     secret: Option<String>,
     provider_id: i64,
@@ -56,7 +56,7 @@ fn random_verifier() -> String {
     data_encoding::BASE64URL_NOPAD.encode(&bytes)
 }
 
-fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(location: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(location)
         .expect("absolute redirect")
         .query_pairs()
@@ -91,7 +91,11 @@ async fn authorize(browser: &mut Browser, rp: &Rp, scope: &str, challenge: Optio
     params["code"].clone()
 }
 
-async fn post_form(url: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn post_form(
+    url: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
@@ -142,7 +146,7 @@ async fn jwks_keys(core: &TestCore) -> Vec<jwt::VerifyingKey> {
         .collect()
 }
 
-async fn verified(core: &TestCore, token: &str) -> Value {
+pub(crate) async fn verified(core: &TestCore, token: &str) -> Value {
     jwt::verify(token, &jwks_keys(core).await)
         .expect("signature verifies with the JWKS")
         .claims
@@ -161,7 +165,7 @@ async fn userinfo(core: &TestCore, access_token: &str) -> (u16, Value) {
 
 /// A core with alice (in group `staff` under `everyone`) signed in at a browser, and a
 /// confidential client.
-async fn signed_in() -> (TestCore, Browser, Rp, i64) {
+pub(crate) async fn signed_in() -> (TestCore, Browser, Rp, i64) {
     let core = TestCore::start().await;
     let everyone = core.create_group("everyone").await;
     let staff = core.create_group("staff").await;

@@ -605,3 +605,43 @@ pub struct SessionKeysRotated {
     /// The new generation; outposts seal with it and still open cookies of the one before.
     pub generation: i64,
 }
+
+/// Credentials an administrator sets for a RAC endpoint in `static` mode. Write-only: never
+/// returned, never in settings, snapshots or the change log.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRacCredentials {
+    pub username: String,
+    #[serde(default)]
+    pub domain: Option<String>,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SetRacCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetRacCredentials")
+            .field("username", &self.username)
+            .field("domain", &self.domain)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A RAC endpoint as the administrator sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RacEndpointDto {
+    pub slug: String,
+    pub name: String,
+    /// `host:port` of the RDP server.
+    pub host: String,
+    /// `static` or `prompt`.
+    pub auth_mode: String,
+    /// Whether credentials are set (they are never shown).
+    pub has_credentials: bool,
+    /// The pinned server key (SHA-256 hex of its SubjectPublicKeyInfo), if any.
+    pub server_public_key_sha256: Option<String>,
+    /// The server key fingerprint the last started connection reported.
+    pub last_server_key_sha256: Option<String>,
+    /// When that was (RFC 3339).
+    pub last_server_key_seen_at: Option<String>,
+}

@@ -11,8 +11,10 @@ mod groups;
 pub mod health;
 mod outpost_actions;
 mod outpost_facing;
+mod outpost_rac;
 mod outposts;
 pub mod providers;
+mod rac_endpoints;
 mod sessions;
 pub mod state;
 mod tokens;
@@ -83,6 +85,8 @@ pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::router())
         .merge(events::router())
         .merge(outpost_facing::router())
+        .merge(outpost_rac::router())
+        .merge(rac_endpoints::router())
         .merge(outpost_actions::router())
         .merge(crate::oidc::admin::router())
         .merge(sessions::router())

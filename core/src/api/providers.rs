@@ -155,6 +155,17 @@ async fn update_provider(
         None => (current.settings.clone(), None),
     };
     let provider = state.store.update_provider(id, &name, &settings).await?;
+    if provider.kind == ProviderKind::Rac
+        && let Ok(parsed) = serde_json::from_value::<RacProviderSettings>(settings)
+    {
+        // Credentials of endpoints removed or renamed would otherwise linger (and reopen for
+        // a later endpoint of the same slug).
+        let slugs: Vec<String> = parsed.endpoints.iter().map(|e| e.slug()).collect();
+        state
+            .store
+            .prune_rac_credentials(provider.id, &slugs)
+            .await?;
+    }
     audit::record(
         &state,
         &admin.username,

@@ -15,6 +15,8 @@ pub struct AppState {
     pub hasher: Arc<PasswordHasherArgon2>,
     /// Seals TOTP secrets at rest.
     pub sealer: Sealer,
+    /// Seals RAC endpoint credentials at rest (`crate::rac::credentials`).
+    pub rac_sealer: Sealer,
     pub metrics: Arc<Metrics>,
     /// The outpost control channel.
     pub hub: Arc<crate::channel::ChannelHub>,

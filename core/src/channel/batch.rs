@@ -18,6 +18,8 @@ pub(crate) enum Audience {
     Everyone,
     /// The outposts serving a provider.
     Outposts(Vec<i64>),
+    /// Outposts of one kind.
+    Kind(OutpostKind),
 }
 
 /// Something a session must do besides forwarding items.
@@ -54,6 +56,7 @@ impl Audience {
             Self::WithoutDirectory => !kind.needs_directory(),
             Self::Everyone => true,
             Self::Outposts(ids) => ids.contains(&outpost_id),
+            Self::Kind(wanted) => kind == *wanted,
         }
     }
 }
@@ -97,20 +100,71 @@ struct Resolved {
     actions: Vec<Action>,
 }
 
+/// RAC outposts decide access per connection and hold no directory: they hear that a user's or
+/// a group's members' access may have changed, and re-check their live connections.
+fn access_changed(user_ids: Vec<i64>, group_ids: Vec<i64>) -> (Audience, ChangeItem) {
+    (
+        Audience::Kind(OutpostKind::Rac),
+        ChangeItem::AccessChanged {
+            user_ids,
+            group_ids,
+        },
+    )
+}
+
 async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result<(), StoreError> {
     let id = change.object_id;
     match change.object_kind.as_str() {
-        "user" => match store.directory_user(id).await? {
-            Some(entry) => batch.items.push((
-                Audience::Directory,
-                ChangeItem::UserUpserted {
-                    user: convert::user(entry),
-                },
-            )),
-            None => batch
-                .items
-                .push((Audience::Directory, ChangeItem::UserDeleted { id })),
-        },
+        "user" => {
+            batch.items.push(access_changed(vec![id], Vec::new()));
+            resolve_user(store, id, batch).await?;
+        }
+        "group" => {
+            batch.items.push(access_changed(Vec::new(), vec![id]));
+            resolve_group(store, id, batch).await?;
+        }
+        _ => resolve_configuration(store, change, batch).await?,
+    }
+    Ok(())
+}
+
+async fn resolve_user(store: &Store, id: i64, batch: &mut Resolved) -> Result<(), StoreError> {
+    match store.directory_user(id).await? {
+        Some(entry) => batch.items.push((
+            Audience::Directory,
+            ChangeItem::UserUpserted {
+                user: convert::user(entry),
+            },
+        )),
+        None => batch
+            .items
+            .push((Audience::Directory, ChangeItem::UserDeleted { id })),
+    }
+    Ok(())
+}
+
+async fn resolve_group(store: &Store, id: i64, batch: &mut Resolved) -> Result<(), StoreError> {
+    match store.group_if_exists(id).await? {
+        Some(group) => batch.items.push((
+            Audience::Directory,
+            ChangeItem::GroupUpserted {
+                group: convert::group(group),
+            },
+        )),
+        None => batch
+            .items
+            .push((Audience::Directory, ChangeItem::GroupDeleted { id })),
+    }
+    Ok(())
+}
+
+async fn resolve_configuration(
+    store: &Store,
+    change: &Change,
+    batch: &mut Resolved,
+) -> Result<(), StoreError> {
+    let id = change.object_id;
+    match change.object_kind.as_str() {
         "session_revocation" => {
             if let Some(revocation) = store.session_revocation(id).await? {
                 batch.items.push((
@@ -122,17 +176,6 @@ async fn resolve(store: &Store, change: &Change, batch: &mut Resolved) -> Result
             }
         }
         "session_keys" => push_action(batch, Action::SessionKeysRotated),
-        "group" => match store.group_if_exists(id).await? {
-            Some(group) => batch.items.push((
-                Audience::Directory,
-                ChangeItem::GroupUpserted {
-                    group: convert::group(group),
-                },
-            )),
-            None => batch
-                .items
-                .push((Audience::Directory, ChangeItem::GroupDeleted { id })),
-        },
         "provider" => match store.provider(id).await {
             Ok(provider) => {
                 let outposts = store.outposts_of_provider(id).await?;

@@ -2,7 +2,7 @@
 
 use super::ListArgs;
 use super::client::{ApiClient, put_some};
-use super::output::Output;
+use super::output::{Output, cell, print_table};
 use super::secrets;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -56,6 +56,122 @@ pub enum ProvidersCommand {
     },
     /// Delete a provider.
     Delete { id: i64 },
+    /// A RAC provider's endpoints: credentials set or not, the server key last seen.
+    RacEndpoints { id: i64 },
+    /// Set or clear the credentials a RAC endpoint in `static` mode signs in with.
+    #[command(subcommand)]
+    RacCredentials(RacCredentialsCommand),
+}
+
+/// `providers rac-credentials ...`.
+#[derive(Debug, Subcommand)]
+pub enum RacCredentialsCommand {
+    /// Set (replace) an endpoint's credentials; the password comes from --password-file, or
+    /// is asked on the terminal (a line of standard input when it is not one)
+    ///
+    /// Example:
+    ///   redoubt-core providers rac-credentials set 4 build-box --username admin \
+    ///       --domain CORP --password-file /run/secrets/rdp
+    #[command(verbatim_doc_comment)]
+    Set {
+        /// The RAC provider's id.
+        id: i64,
+        /// The endpoint's slug (`providers rac-endpoints ID` lists them).
+        slug: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        domain: Option<String>,
+        /// Read the password from this file (its first line).
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
+    },
+    /// Forget an endpoint's credentials.
+    Clear { id: i64, slug: String },
+}
+
+const RAC_ENDPOINT_COLUMNS: &[&str] = &[
+    "SLUG",
+    "NAME",
+    "HOST",
+    "AUTH",
+    "CREDENTIALS",
+    "LAST SERVER KEY",
+    "SEEN",
+];
+
+/// The password of a credentials file: its first line.
+fn password_from_file(path: &Path) -> anyhow::Result<String> {
+    let text = read(path)?;
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        bail!("{} holds no password on its first line", path.display());
+    }
+    Ok(password)
+}
+
+async fn run_rac_credentials(
+    api: &ApiClient,
+    out: Output,
+    command: RacCredentialsCommand,
+) -> anyhow::Result<()> {
+    match command {
+        RacCredentialsCommand::Set {
+            id,
+            slug,
+            username,
+            domain,
+            password_file,
+        } => {
+            let password = match password_file {
+                Some(path) => password_from_file(&path)?,
+                None => secrets::prompt("endpoint password").await?,
+            };
+            let body = json!({ "username": username, "domain": domain, "password": password });
+            api.put(&rac_credentials_path(id, &slug), body).await?;
+            out.done(&format!("set the credentials of endpoint {slug}"));
+        }
+        RacCredentialsCommand::Clear { id, slug } => {
+            api.delete(&rac_credentials_path(id, &slug)).await?;
+            out.done(&format!("cleared the credentials of endpoint {slug}"));
+        }
+    }
+    Ok(())
+}
+
+fn rac_credentials_path(id: i64, slug: &str) -> String {
+    let slug: String = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect();
+    format!("/api/v1/providers/{id}/rac/endpoints/{slug}/credentials")
+}
+
+fn print_rac_endpoints(out: Output, endpoints: &Value) {
+    if out.json {
+        out.json(endpoints);
+        return;
+    }
+    let rows: Vec<Vec<String>> = endpoints
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            vec![
+                cell(&e["slug"]),
+                cell(&e["name"]),
+                cell(&e["host"]),
+                cell(&e["auth_mode"]),
+                if e["has_credentials"].as_bool() == Some(true) {
+                    "set"
+                } else {
+                    "-"
+                }
+                .to_owned(),
+                cell(&e["last_server_key_sha256"]),
+                cell(&e["last_server_key_seen_at"]),
+            ]
+        })
+        .collect();
+    print_table(RAC_ENDPOINT_COLUMNS, &rows);
 }
 
 /// Provider settings as JSON, inline or from a file.
@@ -136,6 +252,13 @@ pub(super) async fn run(
         ProvidersCommand::Delete { id } => {
             api.delete(&format!("/api/v1/providers/{id}")).await?;
             out.done(&format!("deleted provider {id}"));
+        }
+        ProvidersCommand::RacEndpoints { id } => {
+            let path = format!("/api/v1/providers/{id}/rac/endpoints");
+            print_rac_endpoints(out, &api.get(&path).await?);
+        }
+        ProvidersCommand::RacCredentials(command) => {
+            run_rac_credentials(api, out, command).await?;
         }
     }
     Ok(())

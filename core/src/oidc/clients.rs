@@ -1,14 +1,17 @@
-//! OAuth clients: OIDC providers (by their `client_id` setting) and proxy providers (client id
-//! `proxy-<id>`, authenticated with the token of an outpost that serves them). Which redirect
+//! OAuth clients: OIDC providers (by their `client_id` setting), proxy providers (client id
+//! `proxy-<id>`) and RAC providers (`rac-<id>`), the last two authenticated with the token of an
+//! outpost that serves them. Which redirect
 //! and post-logout URIs each may use, how each authenticates, and the settings checks the
 //! provider API runs for the `oidc` kind.
 
 use crate::auth::token;
 use crate::model::{Application, Provider, ProviderKind, TokenKind};
 use crate::store::{Store, StoreError};
-use redoubt_outpost_proto::oidc::{PROXY_CALLBACK_PATH, proxy_provider_of_client};
+use redoubt_outpost_proto::oidc::{
+    PROXY_CALLBACK_PATH, proxy_provider_of_client, rac_provider_of_client,
+};
 use redoubt_outpost_proto::provider::{
-    OidcClientType, OidcProviderSettings, ProxyMode, ProxyProviderSettings,
+    OidcClientType, OidcProviderSettings, ProxyMode, ProxyProviderSettings, RacProviderSettings,
 };
 use subtle::ConstantTimeEq;
 
@@ -17,6 +20,16 @@ use subtle::ConstantTimeEq;
 pub enum ClientKind {
     Oidc(OidcProviderSettings),
     Proxy(ProxyProviderSettings),
+    /// A RAC outpost's sign-in: like a proxy provider in `proxy` mode on its external host.
+    Rac(RacProviderSettings),
+}
+
+impl ClientKind {
+    /// Whether the client is an outpost signing users in for itself (proxy or RAC), which
+    /// authenticates with the token of an outpost serving its provider.
+    pub fn is_outpost(&self) -> bool {
+        matches!(self, Self::Proxy(_) | Self::Rac(_))
+    }
 }
 
 /// A known client.
@@ -49,6 +62,7 @@ impl Client {
         match &self.kind {
             ClientKind::Oidc(settings) => settings.redirect_uris.iter().any(|r| r == uri),
             ClientKind::Proxy(settings) => proxy_callback_allowed(settings, uri),
+            ClientKind::Rac(settings) => rac_callback_allowed(settings, uri),
         }
     }
 
@@ -59,6 +73,7 @@ impl Client {
                 settings.post_logout_redirect_uris.iter().any(|r| r == uri)
             }
             ClientKind::Proxy(settings) => proxy_logout_allowed(settings, uri),
+            ClientKind::Rac(settings) => same_origin(&settings.external_host, uri),
         }
     }
 
@@ -67,6 +82,7 @@ impl Client {
         let seconds = match &self.kind {
             ClientKind::Oidc(s) => s.access_token_validity_seconds,
             ClientKind::Proxy(s) => s.session_validity_seconds,
+            ClientKind::Rac(s) => s.session_validity_seconds,
         };
         i64::try_from(seconds).unwrap_or(i64::MAX)
     }
@@ -81,6 +97,7 @@ impl Client {
         let seconds = match &self.kind {
             ClientKind::Oidc(s) => s.refresh_token_validity_seconds,
             ClientKind::Proxy(s) => s.session_validity_seconds,
+            ClientKind::Rac(s) => s.session_validity_seconds,
         };
         i64::try_from(seconds).unwrap_or(i64::MAX)
     }
@@ -144,6 +161,24 @@ pub fn proxy_callback_allowed(settings: &ProxyProviderSettings, uri: &str) -> bo
             .is_some_and(|domain| under_domain(&candidate.host, domain))
 }
 
+/// Whether `a` and `b` are `http(s)` URLs with the same scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    let (Some(a), Some(b)) = (url_parts(a), url_parts(b)) else {
+        return false;
+    };
+    a.scheme == b.scheme && a.host == b.host && a.port == b.port
+}
+
+/// The RAC provider rule: exactly `<external_host>/outpost.redoubt/callback` (same scheme, host
+/// and port, no query).
+pub fn rac_callback_allowed(settings: &RacProviderSettings, uri: &str) -> bool {
+    url_parts(uri).is_some_and(|candidate| {
+        candidate.path == PROXY_CALLBACK_PATH
+            && !candidate.has_query
+            && same_origin(&settings.external_host, uri)
+    })
+}
+
 /// Where a proxy provider may send users after logout: any URL on its external host, or under
 /// its cookie domain.
 pub fn proxy_logout_allowed(settings: &ProxyProviderSettings, uri: &str) -> bool {
@@ -182,6 +217,24 @@ pub async fn find(store: &Store, client_id: &str) -> Result<Option<Client>, Stor
             provider,
             application,
             kind: ClientKind::Proxy(settings),
+        }));
+    }
+    if let Some(provider_id) = rac_provider_of_client(client_id) {
+        let provider = match store.provider(provider_id).await {
+            Ok(p) if p.kind == ProviderKind::Rac => p,
+            Ok(_) | Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Ok(settings) = serde_json::from_value::<RacProviderSettings>(provider.settings.clone())
+        else {
+            return Ok(None);
+        };
+        let application = store.application_for_provider(provider.id).await?;
+        return Ok(Some(Client {
+            client_id: client_id.to_owned(),
+            provider,
+            application,
+            kind: ClientKind::Rac(settings),
         }));
     }
     for provider in store.oidc_providers().await? {
@@ -235,7 +288,7 @@ pub async fn authenticate(
                 ))
             }
         },
-        ClientKind::Proxy(_) => {
+        ClientKind::Proxy(_) | ClientKind::Rac(_) => {
             let Some(secret) = &presented.secret else {
                 return Ok(false);
             };
@@ -414,6 +467,42 @@ mod tests {
         assert!(proxy_logout_allowed(&domain, "https://x.example.com/"));
         assert!(!proxy_logout_allowed(&domain, "https://evil.org/"));
         assert!(!proxy_logout_allowed(&domain, "javascript:alert(1)"));
+    }
+
+    #[test]
+    fn rac_callbacks_are_exact() {
+        let settings: RacProviderSettings = serde_json::from_value(serde_json::json!({
+            "external_host": "https://desk.example.com",
+        }))
+        .expect("settings");
+        assert!(rac_callback_allowed(
+            &settings,
+            "https://desk.example.com/outpost.redoubt/callback"
+        ));
+        assert!(!rac_callback_allowed(
+            &settings,
+            "https://desk.example.com/outpost.redoubt/callback?x=1"
+        ));
+        assert!(!rac_callback_allowed(
+            &settings,
+            "http://desk.example.com/outpost.redoubt/callback"
+        ));
+        assert!(!rac_callback_allowed(
+            &settings,
+            "https://a.desk.example.com/outpost.redoubt/callback"
+        ));
+        assert!(!rac_callback_allowed(
+            &settings,
+            "https://desk.example.com/"
+        ));
+        assert!(same_origin(
+            "https://desk.example.com",
+            "https://desk.example.com/bye"
+        ));
+        assert!(!same_origin(
+            "https://desk.example.com",
+            "https://evil.org/"
+        ));
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub async fn introspect(
         return Ok(no_store(inactive()));
     };
     let groups = state.store.effective_groups(described.user.id).await?;
-    if let ClientKind::Proxy(_) = caller.kind {
+    if caller.kind.is_outpost() {
         let allowed = caller
             .application
             .as_ref()
@@ -123,7 +123,7 @@ pub async fn introspect(
     // A proxy sets identity headers for its application whatever scope the token was issued
     // with, so it sees the whole profile (of a user allowed to use that application).
     let claim_scope = match caller.kind {
-        ClientKind::Proxy(_) => PROXY_SCOPE,
+        ClientKind::Proxy(_) | ClientKind::Rac(_) => PROXY_SCOPE,
         ClientKind::Oidc(_) => described.scope.as_str(),
     };
     let mut identity = claims::identity(&described.user, &groups, claim_scope);

@@ -18,6 +18,7 @@ mod instances;
 pub mod oidc;
 pub mod outposts;
 mod providers;
+pub mod rac;
 mod sessions;
 mod tokens;
 mod users;

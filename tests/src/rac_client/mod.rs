@@ -44,6 +44,9 @@ pub struct RacClientOptions {
     /// Acknowledge each frame when it is drawn (what the browser does). Off, the client
     /// plays a browser that stopped drawing.
     pub auto_ack: bool,
+    /// A `Host` header other than the URL's (a name such as `desk.localhost` that the system
+    /// resolver does not know, reached at a loopback address); empty for the URL's.
+    pub host: String,
 }
 
 impl RacClientOptions {
@@ -54,6 +57,7 @@ impl RacClientOptions {
             cookie: cookie.to_owned(),
             origin: origin.to_owned(),
             auto_ack: true,
+            host: String::new(),
         }
     }
 }
@@ -180,7 +184,11 @@ impl RacClient {
             .as_str()
             .into_client_request()
             .map_err(|e| ConnectError::Failed(anyhow!(e).context("the WebSocket URL")))?;
-        for (name, value) in [("cookie", &options.cookie), ("origin", &options.origin)] {
+        for (name, value) in [
+            ("cookie", &options.cookie),
+            ("origin", &options.origin),
+            ("host", &options.host),
+        ] {
             if !value.is_empty() {
                 let value = HeaderValue::from_str(value)
                     .map_err(|e| ConnectError::Failed(anyhow!(e).context(name)))?;
