@@ -37,7 +37,7 @@ async fn tls_logon_is_recorded_and_reports_the_pinned_key() {
         .await
         .expect("server starts");
     let pinned = target(&server, RdpSecurity::Any, Some(server.public_key_sha256()));
-    let connected = connect(&pinned, &credentials("bob", "pw-1"))
+    let connected = connect(&pinned, &credentials("bob", "pw-1"), None)
         .await
         .expect("connects");
     assert_eq!(connected.security, "tls");
@@ -61,6 +61,7 @@ async fn nla_accepts_the_right_password_only() {
     let connected = connect(
         &target(&server, RdpSecurity::Nla, None),
         &credentials("alice", "right-pw"),
+        None,
     )
     .await
     .expect("connects");
@@ -74,6 +75,7 @@ async fn nla_accepts_the_right_password_only() {
     let refused = connect(
         &target(&server, RdpSecurity::Nla, None),
         &credentials("alice", "wrong-pw"),
+        None,
     )
     .await
     .err()
@@ -90,6 +92,7 @@ async fn a_wrong_pin_is_refused_before_the_logon() {
     let refused = connect(
         &target(&server, RdpSecurity::Tls, Some(&other)),
         &credentials("bob", "pw"),
+        None,
     )
     .await
     .err()

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::rac_client::{RacView, SessionBrowser};
-use redoubt_outpost_proto::provider::RdpSecurity;
+use redoubt_outpost_proto::provider::{ClipboardPolicy, RdpSecurity};
 use redoubt_outpost_proto::rac::{BrowserMessage, RdpCredentials};
 use redoubt_outpost_rac::connect::{ConnectTarget, connect};
 use redoubt_outpost_rac::metrics::RacMetrics;
@@ -48,7 +48,9 @@ async fn pixels_and_input_cross_the_session_exactly() {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async {
-            let connected = connect(&target, &credentials).await.expect("connects");
+            let connected = connect(&target, &credentials, None)
+                .await
+                .expect("connects");
             let (mut browser, link) = SessionBrowser::new(WIDTH, HEIGHT);
             let (_control_tx, control) = watch::channel(None);
             let metrics =
@@ -60,9 +62,12 @@ async fn pixels_and_input_cross_the_session_exactly() {
                 follow_browser_size: false,
                 idle_timeout: None,
                 expires_at: Instant::now() + Duration::from_secs(120),
+                clipboard: ClipboardPolicy::Both,
+                clipboard_max_bytes: 1 << 20,
             };
-            let session =
-                tokio::task::spawn_local(session::run(connected, link, control, settings, metrics));
+            let session = tokio::task::spawn_local(session::run(
+                connected, link, control, settings, metrics, None,
+            ));
             browser
                 .until("the whole pattern", WAIT, |v| matches_server(v, &server))
                 .await

@@ -160,7 +160,7 @@ fn codes(text: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_rac_session_shows_the_desktop_and_types_into_the_xterm() {
     use crate::rac_client::SessionBrowser;
-    use redoubt_outpost_proto::provider::RdpSecurity;
+    use redoubt_outpost_proto::provider::{ClipboardPolicy, RdpSecurity};
     use redoubt_outpost_proto::rac::{BrowserMessage, RdpCredentials};
     use redoubt_outpost_rac::connect::{ConnectTarget, connect};
     use redoubt_outpost_rac::session::{self, SessionSettings};
@@ -191,7 +191,9 @@ async fn the_rac_session_shows_the_desktop_and_types_into_the_xterm() {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async {
-            let connected = connect(&target, &credentials).await.expect("connects");
+            let connected = connect(&target, &credentials, None)
+                .await
+                .expect("connects");
             assert_eq!(connected.security, "tls", "xrdp has no NLA");
             assert_eq!(connected.server_key_sha256, xrdp.public_key_sha256());
             let (mut browser, link) = SessionBrowser::new(width, height);
@@ -207,9 +209,12 @@ async fn the_rac_session_shows_the_desktop_and_types_into_the_xterm() {
                 follow_browser_size: false,
                 idle_timeout: None,
                 expires_at: Instant::now() + Duration::from_secs(120),
+                clipboard: ClipboardPolicy::Both,
+                clipboard_max_bytes: 1 << 20,
             };
-            let _session =
-                tokio::task::spawn_local(session::run(connected, link, control, settings, metrics));
+            let _session = tokio::task::spawn_local(session::run(
+                connected, link, control, settings, metrics, None,
+            ));
             let half = usize::from(width) * usize::from(height) / 2;
             browser
                 .until("the session's desktop colour", SESSION_DEADLINE, |v| {
