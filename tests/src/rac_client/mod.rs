@@ -3,10 +3,13 @@
 //! tiles into a local RGBA [`Framebuffer`] when its `FrameEnd` arrives (and acknowledges it,
 //! as the browser does), and keeps everything else it was told (hello, resizes, cursor,
 //! clipboard texts, statuses, the end and the close) in a [`RacView`] tests wait on.
+//! [`SessionBrowser`] plays the same browser against an in-process session, without a socket.
 
 mod framebuffer;
+mod link;
 
 pub use framebuffer::{DecodedTile, Framebuffer, decode_tile};
+pub use link::SessionBrowser;
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -123,6 +126,20 @@ pub struct RacView {
 }
 
 impl RacView {
+    /// Takes one server message as the browser would: decodes it and updates the view;
+    /// returns the `seq` to acknowledge when it ended a frame. Undecodable bytes are recorded
+    /// in [`RacView::error`].
+    pub fn receive(&mut self, bytes: &[u8]) -> Option<u32> {
+        match ServerMessage::decode(bytes) {
+            Ok(message) => apply(self, message),
+            Err(error) => {
+                self.error
+                    .get_or_insert(format!("undecodable message: {error}"));
+                None
+            }
+        }
+    }
+
     /// The RGB colour at (`x`, `y`) of the last drawn frame.
     pub fn rgb(&self, x: u16, y: u16) -> Option<[u8; 3]> {
         self.framebuffer.as_ref()?.rgb(x, y)

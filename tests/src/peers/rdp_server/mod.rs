@@ -501,4 +501,8 @@ impl ConnectionHandler for ConnectionLog {
 }
 
 #[cfg(test)]
+mod connect_tests;
+#[cfg(test)]
+mod session_tests;
+#[cfg(test)]
 mod tests;

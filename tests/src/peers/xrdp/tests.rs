@@ -144,3 +144,119 @@ async fn a_session_runs_and_the_helpers_reach_it() {
         .collect();
     assert!(alive.is_empty(), "left behind: {alive:?}");
 }
+
+/// `KeyboardEvent.code` for the lowercase letters, digits and space `text` is made of.
+fn codes(text: &str) -> Vec<String> {
+    text.chars()
+        .map(|c| match c {
+            'a'..='z' => format!("Key{}", c.to_ascii_uppercase()),
+            '0'..='9' => format!("Digit{c}"),
+            ' ' => "Space".to_owned(),
+            other => panic!("no key for {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_rac_session_shows_the_desktop_and_types_into_the_xterm() {
+    use crate::rac_client::SessionBrowser;
+    use redoubt_outpost_proto::provider::{ClipboardPolicy, RdpSecurity};
+    use redoubt_outpost_proto::rac::{BrowserMessage, RdpCredentials};
+    use redoubt_outpost_rac::connect::{ConnectTarget, connect};
+    use redoubt_outpost_rac::session::{self, SessionSettings};
+
+    if !available() {
+        return;
+    }
+    crate::peers::crypto();
+    let xrdp = Xrdp::start().await.expect("xrdp starts");
+    let (width, height) = (800u16, 600u16);
+    let target = ConnectTarget {
+        host: "127.0.0.1".into(),
+        port: xrdp.addr.port(),
+        security: RdpSecurity::Any,
+        pin_sha256: None,
+        width,
+        height,
+        keyboard_layout: 0x409,
+        client_name: "redoubt-test".into(),
+    };
+    let credentials = RdpCredentials {
+        username: xrdp.user().username.clone(),
+        domain: None,
+        password: xrdp.user().password.clone(),
+    };
+    let file = format!("rac{}", xrdp.addr.port());
+    xrdp.remove_home_file(&file);
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let connected = connect(&target, &credentials, None)
+                .await
+                .expect("connects");
+            assert_eq!(connected.security, "tls", "xrdp has no NLA");
+            assert_eq!(connected.server_key_sha256, xrdp.public_key_sha256());
+            let (mut browser, link) = SessionBrowser::new(width, height);
+            let (_control_tx, control) = tokio::sync::watch::channel(None);
+            let metrics = std::sync::Arc::new(
+                redoubt_outpost_rac::metrics::RacMetrics::register(&prometheus::Registry::new())
+                    .expect("metrics"),
+            );
+            let settings = SessionSettings {
+                connection_id: "c-xrdp".into(),
+                lossless: true,
+                unicode_keyboard: false,
+                follow_browser_size: false,
+                idle_timeout: None,
+                expires_at: Instant::now() + Duration::from_secs(120),
+                clipboard: ClipboardPolicy::Both,
+                clipboard_max_bytes: 1 << 20,
+            };
+            let _session = tokio::task::spawn_local(session::run(
+                connected, link, control, settings, metrics, None,
+            ));
+            let half = usize::from(width) * usize::from(height) / 2;
+            browser
+                .until("the session's desktop colour", SESSION_DEADLINE, |v| {
+                    v.framebuffer
+                        .as_ref()
+                        .is_some_and(|f| f.count_rgb(DESKTOP_RGB) > half)
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}\n{}", xrdp.logs()));
+            let display = xrdp.wait_for_session().await.expect("a session");
+            xrdp.wait_for_window(display, "xterm", Duration::from_secs(10))
+                .await
+                .expect("the xterm");
+            // Without a window manager the xterm has the focus while the pointer is over it.
+            browser
+                .send(BrowserMessage::Mouse {
+                    x: 20,
+                    y: 20,
+                    buttons: 0,
+                })
+                .await
+                .expect("sent");
+            for code in codes(&format!("touch {file}"))
+                .into_iter()
+                .chain(["Enter".to_owned()])
+            {
+                for down in [true, false] {
+                    browser
+                        .send(BrowserMessage::Key {
+                            down,
+                            code: code.clone(),
+                            key: String::new(),
+                        })
+                        .await
+                        .expect("sent");
+                }
+            }
+            xrdp.wait_for_home_file(&file, Duration::from_secs(10), |_| true)
+                .await
+                .expect("the typed command ran in the session");
+        })
+        .await;
+    xrdp.remove_home_file(&file);
+    xrdp.stop().expect("clean stop");
+}
