@@ -263,9 +263,7 @@ async fn handshake(
         .await
         .map_err(|e| sort_connector_error(&e, false))?;
     let (tcp, leftover) = framed.into_inner();
-    let (tls, certificate) = ironrdp_tls::upgrade(tcp, &target.host)
-        .await
-        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+    let (tls, certificate) = upgrade(tcp, &target.host).await?;
     let spki_sha256 = spki_sha256(&certificate)?;
     if let Some(pin) = target.pin_sha256
         && !bool::from(subtle::ConstantTimeEq::ct_eq(&pin[..], &spki_sha256[..]))
@@ -275,7 +273,12 @@ async fn handshake(
             got: data_encoding::HEXLOWER.encode(&spki_sha256),
         });
     }
-    let server_public_key = ironrdp_tls::extract_tls_server_public_key(&certificate)
+    // CredSSP binds to the subjectPublicKey bits of the certificate.
+    let server_public_key = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .as_bytes()
         .ok_or_else(|| ConnectError::Tls("the server's certificate has no public key".into()))?
         .to_owned();
     let upgraded = ironrdp_tokio::mark_as_upgraded(should_upgrade, &mut connector);
@@ -299,6 +302,36 @@ async fn handshake(
         security: if nla { "nla" } else { "tls" },
         server_key_sha256: data_encoding::HEXLOWER.encode(&spki_sha256),
     })
+}
+
+/// The TLS upgrade after X.224: rustls on ring whatever the process's default provider, any
+/// certificate accepted (RDP servers present self-signed ones; the endpoint's pin, checked by
+/// the caller before any credential is sent, is what identifies the server), signatures still
+/// verified, no session resumption (CredSSP forbids it). Returns the server's certificate.
+async fn upgrade(
+    tcp: TcpStream,
+    host: &str,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, x509_cert::Certificate), ConnectError> {
+    use x509_cert::der::Decode as _;
+    let base = redoubt_outpost::tls::unverified_client_config()
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+    let mut config = (*base).clone();
+    config.resumption = rustls::client::Resumption::disabled();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| ConnectError::Tls(format!("`{host}` is not a server name: {e}")))?;
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ConnectError::Tls(e.to_string()))?;
+    let der = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .ok_or_else(|| ConnectError::Tls("the server sent no certificate".into()))?;
+    let certificate = x509_cert::Certificate::from_der(der)
+        .map_err(|e| ConnectError::Tls(format!("the server's certificate does not parse: {e}")))?;
+    Ok((tls, certificate))
 }
 
 /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER), the value endpoints pin.

@@ -236,6 +236,38 @@ async fn rac_shows_the_desktop_and_carries_input_resize_and_clipboard() {
         ]
     );
     assert_eq!(unicode_text(&typed), "é");
+    // Ctrl+Alt+Del from the toolbar, and AltGr (right Alt, extended) as the physical key.
+    server.input().clear();
+    client
+        .send(&BrowserMessage::Special {
+            combo: redoubt_outpost_proto::rac::SpecialCombo::CtrlAltDel,
+        })
+        .await
+        .expect("ctrl+alt+del");
+    client
+        .key_press("AltRight", "AltGraph")
+        .await
+        .expect("altgr");
+    let combo = server
+        .input()
+        .wait_for("ctrl+alt+del and altgr", |events| {
+            (keys(events).len() >= 8).then(|| keys(events))
+        })
+        .await
+        .expect("keys");
+    assert_eq!(
+        combo,
+        [
+            (0x1D, false, true),
+            (0x38, false, true),
+            (0x53, true, true),
+            (0x53, true, false),
+            (0x38, false, false),
+            (0x1D, false, false),
+            (0x38, true, true),
+            (0x38, true, false),
+        ]
+    );
     assert!(
         typed.contains(&InputEvent::Move { x: 300, y: 200 }),
         "{typed:?}"
@@ -546,7 +578,8 @@ async fn rac_limits_lost_access_unreachable_servers_and_slow_browsers() {
         .expect(204);
     // A browser that stops drawing (no acks) gets at most two frames while the desktop keeps
     // changing; once it acknowledges, one frame brings the latest picture.
-    let mut slow = desk.options(&desk.ticket().await);
+    let ticket = desk.ticket().await;
+    let mut slow = desk.options(&ticket);
     slow.auto_ack = false;
     let client = RacClient::connect(slow).await.expect("socket");
     let hello = client.wait_for_hello().await.expect("hello");

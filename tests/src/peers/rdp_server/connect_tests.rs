@@ -7,8 +7,8 @@ use redoubt_outpost_proto::provider::RdpSecurity;
 use redoubt_outpost_proto::rac::{EndReason, RdpCredentials};
 use redoubt_outpost_rac::connect::{ConnectError, ConnectTarget, connect, parse_pin};
 
-/// ironrdp-tls upgrades with the process-wide rustls provider; the harness has two compiled
-/// in (ironrdp-server brings aws-lc), so pick ring as the outpost does.
+/// A connect target for `server` (the harness's process-wide rustls provider is set too, for
+/// the other TLS clients of the test).
 fn target(server: &RdpTestServer, security: RdpSecurity, pin: Option<&str>) -> ConnectTarget {
     crate::peers::crypto();
     ConnectTarget {
