@@ -558,15 +558,12 @@ impl<'a> LeaseJudge<'a> {
         if standing == Standing::Ended {
             return Ok(Some(EndReason::Revoked));
         }
-        if !self.groups.contains_key(&connection.user_id) {
-            let groups = store.effective_groups(connection.user_id).await?;
-            self.groups.insert(connection.user_id, groups);
-        }
-        let groups = self
-            .groups
-            .get(&connection.user_id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let groups = match self.groups.entry(connection.user_id) {
+            std::collections::btree_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(store.effective_groups(connection.user_id).await?)
+            }
+        };
         let access = may_open(served.application.as_ref(), groups, endpoint);
         let expired = store.now() >= connection.expires_at;
         Ok(lease_verdict(true, standing, access, expired))
