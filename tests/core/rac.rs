@@ -970,4 +970,16 @@ async fn rac_from_the_cli() {
         .await
         .expect(200);
     assert_eq!(listed[0]["has_credentials"], false);
+    // The OpenAPI document describes the admin and outpost-facing calls.
+    let schema = core.api.get("/api/v1/schema.json").await.expect(200);
+    for path in [
+        "/api/v1/providers/{id}/rac/endpoints",
+        "/api/v1/providers/{id}/rac/endpoints/{slug}/credentials",
+        ENDPOINTS_PATH,
+        GRANTS_PATH,
+        REPORTS_PATH,
+        LEASES_PATH,
+    ] {
+        assert!(schema["paths"].get(path).is_some(), "{path} is documented");
+    }
 }
