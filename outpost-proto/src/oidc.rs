@@ -48,7 +48,8 @@ pub fn proxy_provider_of_client(client_id: &str) -> Option<i64> {
         .filter(|id: &i64| *id > 0)
 }
 
-/// The OAuth client id of a RAC provider (authenticated like a proxy provider's).
+/// The OAuth client id of a RAC provider (its outposts sign users in exactly like a proxy
+/// provider's, with their outpost token as the client secret).
 pub fn rac_client_id(provider_id: i64) -> String {
     format!("rac-{provider_id}")
 }

@@ -42,6 +42,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod wire;
+pub use wire::WireError;
+
 /// The browser protocol version (in `Hello`); bumped on incompatible changes.
 pub const BROWSER_PROTOCOL_VERSION: u16 = 1;
 

@@ -108,6 +108,36 @@ impl CoreApi {
         self.send(path, request).await
     }
 
+    /// Posts a JSON body to an outpost-facing endpoint (bearer: the outpost's token).
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        body: &B,
+    ) -> Result<T, CoreCallError> {
+        self.post(path, body).await
+    }
+
+    /// Like [`CoreApi::post_json`], for endpoints that refuse with a documented body: a 4xx
+    /// answer whose body parses as `R` is `Ok(Err(refusal))`.
+    pub async fn post_refusable<B: Serialize, T: DeserializeOwned, R: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        body: &B,
+    ) -> Result<Result<T, R>, CoreCallError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+            .json(body);
+        let (status, bytes) = self.send_raw(path, request).await?;
+        if status.is_client_error()
+            && let Ok(refusal) = serde_json::from_slice::<R>(&bytes)
+        {
+            return Ok(Err(refusal));
+        }
+        Self::parse(path, status, &bytes).map(Ok)
+    }
+
     async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &'static str,
@@ -126,6 +156,16 @@ impl CoreApi {
         path: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, CoreCallError> {
+        let (status, bytes) = self.send_raw(path, request).await?;
+        Self::parse(path, status, &bytes)
+    }
+
+    /// The status and body of an answer (server errors other than 500 count as unreachable).
+    async fn send_raw(
+        &self,
+        path: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), CoreCallError> {
         let unreachable =
             |e: reqwest::Error| CoreCallError::Unreachable(crate::fetch::error_chain(&e));
         let mut response = request
@@ -148,6 +188,14 @@ impl CoreApi {
             // 502/503/504 from a load balancer in front of a core that is down.
             return Err(CoreCallError::Unreachable(format!("HTTP {status}")));
         }
+        Ok((status, bytes))
+    }
+
+    fn parse<T: DeserializeOwned>(
+        path: &'static str,
+        status: reqwest::StatusCode,
+        bytes: &[u8],
+    ) -> Result<T, CoreCallError> {
         if !status.is_success() {
             let detail = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
             return Err(CoreCallError::Refused {
@@ -155,7 +203,9 @@ impl CoreApi {
                 detail: format!("HTTP {status}: {detail}"),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| CoreCallError::Refused {
+        // An empty answer (204) reads as JSON `null`, which `()` and `Option` accept.
+        let bytes = if bytes.is_empty() { b"null" } else { bytes };
+        serde_json::from_slice(bytes).map_err(|e| CoreCallError::Refused {
             path,
             detail: format!("a body that does not parse: {e}"),
         })

@@ -198,6 +198,7 @@ pub async fn start_with(
         #[cfg(feature = "proxy")]
         proxy_service: proxy_service_tx,
         external,
+        instance_id: instance_id.clone(),
     };
     let runtime = Arc::new(Runtime {
         http,

@@ -45,6 +45,8 @@ pub struct ModuleContext {
     pub proxy_service: watch::Sender<Option<crate::proxy::ProxyService>>,
     /// Modules compiled in crates of their own (RAC), registered by the binary.
     pub external: Vec<ExternalModule>,
+    /// This process's instance id, as the core lists it.
+    pub instance_id: String,
 }
 
 /// What starting a module returns.

@@ -307,6 +307,8 @@ async fn harness_with(
         listening,
         stop: stop_rx,
         proxy_service,
+        external: Vec::new(),
+        instance_id: "test".into(),
     };
     let module = module::start(
         OutpostKind::Proxy,

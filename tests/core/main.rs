@@ -18,5 +18,6 @@ mod outpost;
 mod outposts;
 mod proxy_peers;
 mod rac;
+mod rac_outpost;
 mod radius;
 mod tokens;

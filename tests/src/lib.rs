@@ -13,6 +13,7 @@ pub mod ldap;
 pub mod ldap_client;
 pub mod peers;
 pub mod proxy;
+pub mod rac_client;
 pub mod radius;
 
 use redoubt_core::clock::ManualClock;
@@ -332,7 +333,7 @@ pub async fn start_outpost_with(
         *address = "127.0.0.1:0".into();
     }
     tweak(&mut settings);
-    redoubt_outpost::start(settings)
+    redoubt_outpost::start_with(settings, vec![redoubt_outpost_rac::MODULE])
         .await
         .expect("outpost starts")
 }

@@ -36,7 +36,7 @@ use anyhow::Context;
 use metrics::ProxyMetrics;
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
 use service::Shared;
-pub use service::{Peer, ProxyService};
+pub use service::{InProcessApp, Peer, ProxyService};
 use state::{ProxyState, Warning};
 use std::sync::{Arc, Mutex};
 
@@ -92,12 +92,16 @@ impl ProtocolModule for ProxyModule {
     }
 }
 
-/// Starts the proxy module: builds the state, binds the listeners (unless `listen.http` is
-/// empty) and publishes the [`ProxyService`] for in-process callers.
-pub async fn start(
-    context: ModuleContext,
-    config: Arc<ConfigSnapshot>,
-) -> anyhow::Result<Arc<dyn ProtocolModule>> {
+/// The module, its service and the HTTPS configuration (when one is set), without listeners.
+#[allow(clippy::type_complexity)]
+fn build(
+    context: &ModuleContext,
+    config: &ConfigSnapshot,
+) -> anyhow::Result<(
+    Arc<ProxyModule>,
+    ProxyService,
+    Option<Arc<rustls::ServerConfig>>,
+)> {
     let settings = &context.settings;
     let metrics = ProxyMetrics::register(&context.registry).context("proxy metrics")?;
     let tls = crate::tls::server_config(&settings.tls, &[b"h2", b"http/1.1"])?;
@@ -118,9 +122,33 @@ pub async fn start(
         core_url,
         warned: Mutex::new(Vec::new()),
     });
-    module.install(&config, &ChangeSummary::snapshot());
+    module.install(config, &ChangeSummary::snapshot());
     let service = ProxyService::new(shared);
+    Ok((module, service, tls))
+}
+
+/// Starts the proxy module: builds the state, binds the listeners (unless `listen.http` is
+/// empty) and publishes the [`ProxyService`] for in-process callers.
+pub async fn start(
+    context: ModuleContext,
+    config: Arc<ConfigSnapshot>,
+) -> anyhow::Result<Arc<dyn ProtocolModule>> {
+    let (module, service, tls) = build(&context, &config)?;
     server::listen(&context, service.clone(), tls).await?;
     context.proxy_service.send_replace(Some(service));
     Ok(module)
+}
+
+/// Starts the sign-in machinery and listeners for a module that serves its own pages behind
+/// them (RAC): `app` answers signed-in requests; the returned module must be handed every
+/// configuration (it keeps the providers, keys and revocations current).
+pub async fn start_with_app(
+    context: &ModuleContext,
+    config: &ConfigSnapshot,
+    app: Arc<dyn InProcessApp>,
+) -> anyhow::Result<(Arc<ProxyModule>, ProxyService)> {
+    let (module, service, tls) = build(context, config)?;
+    service.set_app(app);
+    server::listen(context, service.clone(), tls).await?;
+    Ok((module, service))
 }

@@ -15,25 +15,43 @@ use super::memo;
 use super::metrics::{LoginResult, Mode, Outcome, ProxyMetrics};
 use super::pages;
 use super::session::{self, Session};
-use super::state::{ProviderView, ProxyState, Scheme};
-use super::upstream::{BoxError, Upstreams, box_body};
+use super::state::{ProviderApp, ProviderView, ProxyState, Scheme};
+use super::upstream::{BoxError, UpstreamBody, Upstreams, box_body};
 use crate::core_api::{CoreApi, CoreCallError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use redoubt_outpost_proto::credentials::{OutpostEvent, OutpostEventsRequest, PROXY_MISCONFIGURED};
 use redoubt_outpost_proto::oidc::{OUTPOST_PATH_PREFIX, TOKEN_PATH, TokenResponse};
 use redoubt_outpost_proto::provider::ProxyMode;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 /// Longest query string of an outpost endpoint.
 const MAX_QUERY_LEN: usize = 8 * 1024;
 
+/// Answers the signed-in requests of providers whose application lives in the outpost itself
+/// (RAC): the sign-in, cookies and revocations stay the proxy's, only what a signed-in user
+/// sees is the app's.
+pub trait InProcessApp: Send + Sync {
+    /// Answers `request` from `session`'s user for `provider`.
+    fn handle(
+        &self,
+        request: Request<UpstreamBody>,
+        provider: Arc<ProviderView>,
+        session: Arc<Session>,
+        peer: Peer,
+    ) -> Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>;
+}
+
 /// What every request shares.
 pub struct Shared {
     state: RwLock<Arc<ProxyState>>,
+    /// The in-process application of RAC providers, once the RAC module installed it.
+    app: OnceLock<Arc<dyn InProcessApp>>,
     pub core: CoreApi,
     pub metrics: ProxyMetrics,
     pub header_auth: HeaderAuth,
@@ -55,6 +73,7 @@ impl Shared {
     ) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
+            app: OnceLock::new(),
             core,
             metrics,
             header_auth: HeaderAuth::new(),
@@ -176,6 +195,16 @@ impl ProxyService {
             shared.tls_unverified.clone(),
         ));
         Self { shared, upstreams }
+    }
+
+    /// Installs the application that answers signed-in requests to RAC providers (once).
+    pub fn set_app(&self, app: Arc<dyn InProcessApp>) {
+        let _ = self.shared.app.set(app);
+    }
+
+    /// The state as of the latest applied configuration (providers, keys, revocations).
+    pub fn state(&self) -> Arc<ProxyState> {
+        self.shared.state()
     }
 
     /// The same service with its own pool of upstream connections, so a listener thread's
@@ -573,6 +602,31 @@ impl ProxyService {
         let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let verdict = decide::decide(&provider, check, Caller::Proxy, path_and_query);
         match verdict {
+            Verdict::Allow {
+                session: Some(session),
+                reseal,
+            } if provider.app == ProviderApp::Rac => {
+                let Some(app) = self.shared.app.get() else {
+                    return (
+                        Mode::Proxy,
+                        Outcome::Unavailable,
+                        pages::page(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "Not ready",
+                            "This outpost is still starting; try again in a moment.",
+                        ),
+                    );
+                };
+                let (parts, body) = request.into_parts();
+                let incoming = Request::from_parts(parts, box_body(body));
+                let mut response = app
+                    .handle(incoming, provider.clone(), session.clone(), peer)
+                    .await;
+                if reseal && let Some(cookie) = self.reseal(state, &provider, &session) {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                (Mode::Proxy, Outcome::Allowed, response)
+            }
             Verdict::Allow { session, reseal } => {
                 let (parts, body) = request.into_parts();
                 let outgoing = Request::from_parts(parts, box_body(body));

@@ -4,7 +4,7 @@
 
 use super::session::Keyring;
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
-use redoubt_outpost_proto::provider::{ProxyMode, ProxyProviderSettings};
+use redoubt_outpost_proto::provider::{ProxyMode, ProxyProviderSettings, RacProviderSettings};
 use redoubt_outpost_proto::session::SessionRevocation;
 use regex::RegexSet;
 use std::collections::{HashMap, HashSet};
@@ -29,10 +29,21 @@ impl Scheme {
     }
 }
 
-/// One proxy provider, ready to answer requests.
+/// What answers a provider's signed-in requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderApp {
+    /// An upstream application (proxy mode) or a reverse proxy asking (forward auth).
+    Proxy,
+    /// The RAC outpost's own pages (the in-process [`super::service::InProcessApp`]).
+    Rac,
+}
+
+/// One proxy provider (or RAC provider, which signs users in the same way), ready to answer
+/// requests.
 #[derive(Debug)]
 pub struct ProviderView {
     pub id: i64,
+    pub app: ProviderApp,
     pub name: String,
     pub settings: ProxyProviderSettings,
     /// `proxy-<id>`.
@@ -203,6 +214,16 @@ impl ProxyState {
         let mut warnings = Vec::new();
         let mut providers = Vec::new();
         for provider in &snapshot.config.providers {
+            if provider.kind == OutpostKind::Rac {
+                match rac_view(provider.id, &provider.name, &provider.settings) {
+                    Ok((view, mut w)) => {
+                        warnings.append(&mut w);
+                        providers.push(Arc::new(view));
+                    }
+                    Err(w) => warnings.push(w),
+                }
+                continue;
+            }
             if provider.kind != OutpostKind::Proxy {
                 continue;
             }
@@ -293,6 +314,41 @@ impl ProxyState {
     }
 }
 
+/// A RAC provider as the sign-in machinery sees it: a proxy-mode provider at its external host
+/// whose signed-in requests the RAC pages answer, OIDC client `rac-<id>`.
+fn rac_view(
+    id: i64,
+    name: &str,
+    settings: &serde_json::Value,
+) -> Result<(ProviderView, Vec<Warning>), Warning> {
+    let rac: RacProviderSettings = serde_json::from_value(settings.clone()).map_err(|e| {
+        Warning(format!(
+            "RAC provider {id} ({name}) has unreadable settings: {e}"
+        ))
+    })?;
+    rac.validate()
+        .map_err(|e| Warning(format!("RAC provider {id} ({name}) is misconfigured: {e}")))?;
+    let settings = ProxyProviderSettings {
+        mode: ProxyMode::Proxy,
+        external_host: rac.external_host,
+        internal_host: None,
+        internal_host_verify_tls: true,
+        cookie_domain: None,
+        skip_path_regex: Vec::new(),
+        session_validity_seconds: rac.session_validity_seconds,
+        basic_auth: None,
+        accept_header_auth: false,
+        authentik_headers: false,
+        upstream_timeout_seconds: 30,
+    };
+    let (mut view, warnings) = view(id, name, settings)?;
+    view.app = ProviderApp::Rac;
+    view.client_id = redoubt_outpost_proto::oidc::rac_client_id(id);
+    view.cookie_name = format!("redoubt_rac_{id}");
+    view.session_aad = super::session::session_aad(id, &view.cookie_name);
+    Ok((view, warnings))
+}
+
 fn view(
     id: i64,
     name: &str,
@@ -351,6 +407,7 @@ fn view(
     Ok((
         ProviderView {
             id,
+            app: ProviderApp::Proxy,
             name: name.to_owned(),
             client_id: redoubt_outpost_proto::oidc::proxy_client_id(id),
             scheme,

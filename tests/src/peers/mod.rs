@@ -1,15 +1,18 @@
-//! Real peers in front of and behind the proxy outpost: Debian's nginx and Caddy as reverse
-//! proxies, an echo upstream application, headless Chromium through chromedriver, and a login
-//! through the real browser flow over plain HTTP. Each peer runs as a process in a temporary
-//! directory on free loopback ports and is killed on drop.
+//! Real peers in front of and behind the outposts: Debian's nginx and Caddy as reverse
+//! proxies, an echo upstream application, headless Chromium through chromedriver, a login
+//! through the real browser flow over plain HTTP, and RDP servers for RAC (an in-process
+//! `ironrdp-server`, xrdp). Each process peer runs in a temporary directory on free loopback
+//! ports and is killed on drop.
 
 pub mod browser;
 pub mod caddy;
 pub mod login_flow;
 pub mod nginx;
+pub mod rdp_server;
 pub mod served;
 pub mod upstream;
 pub mod wrk;
+pub mod xrdp;
 
 use crate::peers_required;
 use anyhow::{Context, bail};
