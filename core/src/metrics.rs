@@ -29,6 +29,7 @@ pub struct Metrics {
     outpost_replicas: IntGaugeVec,
     token_requests: IntCounterVec,
     session_revocations: IntGauge,
+    rac_connections: IntGauge,
     /// The embedded outpost's registry, rendered after the core's own metrics.
     embedded: std::sync::OnceLock<Registry>,
 }
@@ -121,8 +122,13 @@ impl Metrics {
             "redoubt_session_revocations",
             "Session revocations in force (pushed to every proxy outpost)",
         )?;
+        let rac_connections = IntGauge::new(
+            "redoubt_rac_leased_connections",
+            "RAC connections granted and not ended whose lease holds, across every outpost replica",
+        )?;
         registry.register(Box::new(token_requests.clone()))?;
         registry.register(Box::new(session_revocations.clone()))?;
+        registry.register(Box::new(rac_connections.clone()))?;
         registry.register(Box::new(outposts_connected.clone()))?;
         registry.register(Box::new(push_latency.clone()))?;
         registry.register(Box::new(outpost_replicas.clone()))?;
@@ -146,6 +152,7 @@ impl Metrics {
             outpost_replicas,
             token_requests,
             session_revocations,
+            rac_connections,
             embedded: std::sync::OnceLock::new(),
         })
     }
@@ -208,6 +215,7 @@ impl Metrics {
                     "session_revocation",
                     store.count_session_revocations().await?,
                 ),
+                ("rac_connection", store.count_open_rac_connections().await?),
             ])
         };
         match tokio::time::timeout(Duration::from_secs(2), counts).await {
@@ -216,6 +224,8 @@ impl Metrics {
                 for (kind, count) in counts {
                     if kind == "session_revocation" {
                         self.session_revocations.set(count);
+                    } else if kind == "rac_connection" {
+                        self.rac_connections.set(count);
                     } else {
                         self.objects.with_label_values(&[kind]).set(count);
                     }

@@ -31,6 +31,8 @@ use tower_http::timeout::TimeoutLayer;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Outpost instances not seen for this long are forgotten.
 const INSTANCE_RETENTION_SECONDS: i64 = 7 * 86_400;
+/// How long ended or lapsed RAC connections are kept (the event log keeps their history).
+const RAC_CONNECTION_RETENTION_SECONDS: i64 = 86_400;
 /// How often old events are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -348,6 +350,14 @@ async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiv
             Ok(n) if n > 0 => tracing::info!(forgotten = n, "forgot expired session revocations"),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "pruning session revocations failed"),
+        }
+        match store
+            .prune_rac_connections(store.now() - RAC_CONNECTION_RETENTION_SECONDS)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "forgot finished RAC connections"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning RAC connections failed"),
         }
         match store
             .prune_instances(store.now() - INSTANCE_RETENTION_SECONDS)

@@ -211,6 +211,22 @@ mod tests {
     }
 
     #[test]
+    fn access_changes_name_users_and_groups_without_a_directory() {
+        let mut c = config(false);
+        let s = apply_changes(
+            &mut c,
+            &[ChangeItem::AccessChanged {
+                user_ids: vec![4],
+                group_ids: vec![10],
+            }],
+        );
+        assert_eq!(s.users, BTreeSet::from([4]));
+        assert_eq!(s.groups, BTreeSet::from([10]));
+        assert!(!s.is_empty());
+        assert!(c.directory.is_none());
+    }
+
+    #[test]
     fn providers_outpost_and_revocations() {
         let mut c = config(false);
         let mut p = provider(1);

@@ -508,7 +508,7 @@ async fn rac_limits_hold_across_instances_and_replicas_and_lapsed_leases_free_sl
     let replica = core.start_replica().await;
     let replica_outpost = replica.api_with(&rac.outpost_token);
     let mut attempts = Vec::new();
-    for n in 0..8 {
+    for n in 0..12 {
         let api = if n % 2 == 0 {
             rac.outpost.clone()
         } else {
@@ -531,8 +531,19 @@ async fn rac_limits_hold_across_instances_and_replicas_and_lapsed_leases_free_sl
     );
     assert_eq!(
         statuses.iter().filter(|s| **s == 409).count(),
-        7,
+        11,
         "{statuses:?}"
+    );
+    // Everything else lapsed or ended: one leased connection, as the core's metrics say.
+    let metrics = reqwest::get(format!("{}/metrics", core.metrics_url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("\nredoubt_rac_leased_connections 1\n"),
+        "{metrics}"
     );
 }
 
@@ -959,4 +970,16 @@ async fn rac_from_the_cli() {
         .await
         .expect(200);
     assert_eq!(listed[0]["has_credentials"], false);
+    // The OpenAPI document describes the admin and outpost-facing calls.
+    let schema = core.api.get("/api/v1/schema.json").await.expect(200);
+    for path in [
+        "/api/v1/providers/{id}/rac/endpoints",
+        "/api/v1/providers/{id}/rac/endpoints/{slug}/credentials",
+        ENDPOINTS_PATH,
+        GRANTS_PATH,
+        REPORTS_PATH,
+        LEASES_PATH,
+    ] {
+        assert!(schema["paths"].get(path).is_some(), "{path} is documented");
+    }
 }

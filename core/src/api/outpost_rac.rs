@@ -210,13 +210,14 @@ async fn rac_grant(
     if body.endpoint.len() > 64 {
         return Err(ApiError::validation("endpoint: must be at most 64 characters").into());
     }
+    // An address longer than any IPv6 text with a port is not one; keep it out of the log.
     let source = body
         .client_address
         .as_deref()
         .filter(|a| a.len() <= 64)
         .unwrap_or_default()
         .to_owned();
-    let result = grant(&state, identity.outpost_id, &body).await;
+    let result = grant(&state, identity.outpost_id, &body, &source).await;
     let mut detail = json!({
         "provider": body.provider_id,
         "endpoint": body.endpoint,
@@ -252,6 +253,7 @@ async fn grant(
     state: &AppState,
     outpost_id: i64,
     body: &RacGrantRequest,
+    client_address: &str,
 ) -> Result<RacGrant, RacFailure> {
     let Some(served) = served_provider(&state.store, outpost_id, body.provider_id).await? else {
         return Err(not_served(body.provider_id));
@@ -294,7 +296,7 @@ async fn grant(
         auth_time_ms: body.user.auth_time_ms,
         outpost_id,
         instance_id: &body.instance_id,
-        client_address: body.client_address.as_deref().unwrap_or_default(),
+        client_address,
         lease_until: now.saturating_add(lease),
         expires_at,
         endpoint_limit: endpoint.maximum_connections,
@@ -559,12 +561,11 @@ impl<'a> LeaseJudge<'a> {
             return Ok(Some(EndReason::Revoked));
         }
         let groups = match self.groups.entry(connection.user_id) {
-            std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::btree_map::Entry::Occupied(found) => found.into_mut(),
             std::collections::btree_map::Entry::Vacant(slot) => {
                 slot.insert(store.effective_groups(connection.user_id).await?)
             }
         };
-        let groups = groups.as_slice();
         let access = may_open(served.application.as_ref(), groups, endpoint);
         let expired = store.now() >= connection.expires_at;
         Ok(lease_verdict(true, standing, access, expired))

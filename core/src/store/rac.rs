@@ -394,7 +394,20 @@ impl Store {
         Ok(())
     }
 
-    /// Connections that count against limits now, for metrics and tests.
+    /// Forgets connections that ended, or whose lease lapsed, before `before`; they no longer
+    /// count, and the event log keeps their history.
+    pub async fn prune_rac_connections(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM rac_connections WHERE (ended_at IS NOT NULL AND ended_at < $1) \
+             OR lease_until < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Connections that count against limits now, for metrics.
     pub async fn count_open_rac_connections(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM rac_connections WHERE ended_at IS NULL AND lease_until > $1",
