@@ -311,7 +311,13 @@ async fn handshake(
 async fn upgrade(
     tcp: TcpStream,
     host: &str,
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, x509_cert::Certificate), ConnectError> {
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<TcpStream>,
+        x509_cert::Certificate,
+    ),
+    ConnectError,
+> {
     use x509_cert::der::Decode as _;
     let base = redoubt_outpost::tls::unverified_client_config()
         .map_err(|e| ConnectError::Tls(e.to_string()))?;

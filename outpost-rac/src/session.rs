@@ -222,7 +222,16 @@ impl Run {
             if let Some(idle) = self.settings.idle_timeout
                 && now.duration_since(self.last_input) >= idle
             {
-                return (EndReason::Idle, end_message(EndReason::Idle));
+                // Input that waited in the queue while this loop was busy still counts.
+                while let Ok(message) = link.from_browser.try_recv() {
+                    if let Err(error) = self.browser_message(message, &mut writer).await {
+                        tracing::info!(connection = %self.settings.connection_id, %error, "sending to the RDP server failed");
+                        return (EndReason::Server, end_message(EndReason::Server));
+                    }
+                }
+                if Instant::now().duration_since(self.last_input) >= idle {
+                    return (EndReason::Idle, end_message(EndReason::Idle));
+                }
             }
             if self.encoding.is_none() {
                 self.maybe_start_frame(now);

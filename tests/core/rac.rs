@@ -63,19 +63,7 @@ async fn setup(core: &TestCore) -> Rac {
     let (provider_id, token) = core
         .create_served_provider("rac", "desk", settings(admins_group))
         .await;
-    let app = core
-        .api
-        .get("/api/v1/applications?search=desk")
-        .await
-        .expect(200);
-    let app_id = app["items"][0]["id"].as_i64().expect("app");
-    core.api
-        .post(
-            &format!("/api/v1/applications/{app_id}/groups"),
-            json!({"group_id": users_group}),
-        )
-        .await
-        .expect(204);
+    core.bind_group("desk", users_group).await;
     Rac {
         provider_id,
         outpost: core.api_with(&token),

@@ -452,6 +452,15 @@ async fn rac_websocket_refuses_bad_tickets_origins_and_messages() {
     assert_eq!(client.wait_for_close().await.expect("closed").code, 1003);
 }
 
+/// What the page sends in prompt mode for `typed-user`.
+fn typed_credentials(password: &str) -> BrowserMessage {
+    BrowserMessage::Credentials(redoubt_outpost_proto::rac::RdpCredentials {
+        username: "typed-user".into(),
+        domain: None,
+        password: password.into(),
+    })
+}
+
 #[tokio::test]
 async fn rac_prompt_mode_idle_and_expiry_end_connections() {
     let core = TestCore::start().await;
@@ -474,13 +483,7 @@ async fn rac_prompt_mode_idle_and_expiry_end_connections() {
     // Prompt mode: the page sends the typed credentials first; they reach the logon.
     let client = desk.connect().await;
     client
-        .send(&BrowserMessage::Credentials(
-            redoubt_outpost_proto::rac::RdpCredentials {
-                username: "typed-user".into(),
-                domain: None,
-                password: "typed-pass".into(),
-            },
-        ))
+        .send(&typed_credentials("typed-pass"))
         .await
         .expect("credentials");
     client
@@ -499,13 +502,7 @@ async fn rac_prompt_mode_idle_and_expiry_end_connections() {
     // Input all along: the connection lasts until its expiry.
     let client = desk.connect().await;
     client
-        .send(&BrowserMessage::Credentials(
-            redoubt_outpost_proto::rac::RdpCredentials {
-                username: "typed-user".into(),
-                domain: None,
-                password: "typed-pass".into(),
-            },
-        ))
+        .send(&typed_credentials("typed-pass"))
         .await
         .expect("credentials");
     client.wait_for_hello().await.expect("hello");
@@ -516,7 +513,7 @@ async fn rac_prompt_mode_idle_and_expiry_end_connections() {
         }
         assert!(started.elapsed() < Duration::from_secs(10), "no expiry");
         let _ = client.mouse(10, 10, 0).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(ended.0, EndReason::Expired, "{}", ended.1);
     assert!(
@@ -527,13 +524,7 @@ async fn rac_prompt_mode_idle_and_expiry_end_connections() {
     // Wrong typed credentials against a server that checks them: no desktop.
     let client = desk.connect().await;
     client
-        .send(&BrowserMessage::Credentials(
-            redoubt_outpost_proto::rac::RdpCredentials {
-                username: "typed-user".into(),
-                domain: None,
-                password: "not-it".into(),
-            },
-        ))
+        .send(&typed_credentials("not-it"))
         .await
         .expect("credentials");
     let (reason, message) = client.wait_for_ended().await.expect("ended");
@@ -563,19 +554,7 @@ async fn rac_limits_lost_access_unreachable_servers_and_slow_browsers() {
         )
         .await
         .expect(204);
-    let apps = core
-        .api
-        .get("/api/v1/applications?search=desk")
-        .await
-        .expect(200);
-    let app_id = apps["items"][0]["id"].as_i64().expect("application");
-    core.api
-        .post(
-            &format!("/api/v1/applications/{app_id}/groups"),
-            json!({"group_id": group}),
-        )
-        .await
-        .expect(204);
+    core.bind_group("desk", group).await;
     // A browser that stops drawing (no acks) gets at most two frames while the desktop keeps
     // changing; once it acknowledges, one frame brings the latest picture.
     let ticket = desk.ticket().await;

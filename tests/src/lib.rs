@@ -250,6 +250,29 @@ impl TestCore {
             .expect("revision")
     }
 
+    /// Binds `group_id` to the application with slug `slug` (from then on only its members may
+    /// use it); returns the application's id.
+    pub async fn bind_group(&self, slug: &str, group_id: i64) -> i64 {
+        let apps = self
+            .api
+            .get(&format!("/api/v1/applications?search={slug}"))
+            .await
+            .expect(200);
+        let app_id = apps["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|a| a["slug"] == slug))
+            .and_then(|a| a["id"].as_i64())
+            .unwrap_or_else(|| panic!("no application {slug}: {apps}"));
+        self.api
+            .post(
+                &format!("/api/v1/applications/{app_id}/groups"),
+                serde_json::json!({"group_id": group_id}),
+            )
+            .await
+            .expect(204);
+        app_id
+    }
+
     /// Creates a `kind` provider named `name` with `settings`, an application for it (slug
     /// `name`, open to everyone) and an outpost `<name>-outpost` serving it; returns the
     /// provider's id and the outpost's token.
