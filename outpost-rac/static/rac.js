@@ -442,6 +442,7 @@
           frames += 1;
           body.dataset.frames = String(frames);
           send(encode.ack(seq));
+          if (frames === 1) askForSize(); // held back until now, see askForSize
         })
         .catch((error) => console.error('rac: drawing failed', error));
     }
@@ -705,8 +706,13 @@
       resizeTimer = win.setTimeout(askForSize, 300);
     });
 
+    /**
+     * Asks for the viewport's size, never before the first frame: xrdp 0.9 (xorgxrdp) drops
+     * the connection when a resize reaches it before its first paint (the new screen frees
+     * the shared memory that paint names before xrdp could attach it).
+     */
     function askForSize() {
-      if (!connected() || !(features & FEATURE.RESIZE)) return;
+      if (!connected() || !(features & FEATURE.RESIZE) || frames === 0) return;
       const box = viewport.getBoundingClientRect();
       const size = wantedSize(box.width, box.height, win.devicePixelRatio || 1);
       const same = (s) => s && s.width === size.width && s.height === size.height;
