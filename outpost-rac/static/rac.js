@@ -321,8 +321,13 @@
 
     function connect(credentials) {
       const scheme = win.location.protocol === 'https:' ? 'wss' : 'ws';
+      // The viewport's size goes with the connection: a desktop that follows the browser
+      // starts at it, with no resize right after logon (see askForSize).
+      const box = viewport.getBoundingClientRect();
+      const size = wantedSize(box.width, box.height, win.devicePixelRatio || 1);
       const url = scheme + '://' + win.location.host + main.dataset.ws
-        + '?ticket=' + encodeURIComponent(main.dataset.ticket || '');
+        + '?ticket=' + encodeURIComponent(main.dataset.ticket || '')
+        + '&width=' + size.width + '&height=' + size.height;
       setStatus('Connecting to ' + name + '\u2026');
       ws = new WebSocket(url);
       ws.binaryType = 'arraybuffer';
@@ -707,9 +712,9 @@
     });
 
     /**
-     * Asks for the viewport's size, never before the first frame: xrdp 0.9 (xorgxrdp) drops
-     * the connection when a resize reaches it before its first paint (the new screen frees
-     * the shared memory that paint names before xrdp could attach it).
+     * Asks for the viewport's size when it changed, never before the first frame: xrdp 0.9
+     * drops the connection, or stops painting, when a resize reaches it while it is still
+     * starting the session (xorgxrdp frees the shared memory of the first paint).
      */
     function askForSize() {
       if (!connected() || !(features & FEATURE.RESIZE) || frames === 0) return;

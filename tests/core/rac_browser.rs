@@ -45,6 +45,12 @@ const SAMPLE_PIXELS: &str = "const c = document.getElementById('screen');
                     [w >> 1, h - 8], [8, h - 8]];
     return {w, h, background: points.map(([x, y]) => at(x, y)), xterm: at(20, 20)};";
 
+/// The desktop size the page wants for its viewport (device pixels, even width), as `rac.js`
+/// computes it.
+const VIEWPORT_SIZE: &str = "const b = document.getElementById('viewport').getBoundingClientRect();
+    const r = window.devicePixelRatio || 1;
+    return [Math.floor(b.width * r) & ~1, Math.floor(b.height * r)];";
+
 /// The viewport point (CSS pixels) that shows desktop pixel (`x`, `y`) of the canvas, which
 /// is scaled with `object-fit: contain`.
 const DESKTOP_TO_VIEWPORT: &str = "const [x, y] = arguments;
@@ -78,9 +84,9 @@ struct Desk {
 }
 
 impl Desk {
-    /// Starts everything for an endpoint on xrdp in `auth_mode`; `None` when xrdp or Chromium
-    /// is not available here.
-    async fn start(auth_mode: &str) -> Option<Self> {
+    /// Starts everything for an endpoint on xrdp in `auth_mode`, of a fixed `size` or (`None`)
+    /// following the browser's; `None` when xrdp or Chromium is not available here.
+    async fn start(auth_mode: &str, size: Option<(u16, u16)>) -> Option<Self> {
         if !xrdp::available() || !browser::available() {
             return None;
         }
@@ -89,12 +95,15 @@ impl Desk {
         let xrdp = Xrdp::start().await.expect("xrdp starts");
         let addr = free_addr().expect("free port");
         let origin = format!("http://desk.localhost:{}", addr.port());
-        let endpoint = json!({
+        let mut endpoint = json!({
             "slug": "desk", "name": "Desk", "host": xrdp.host(),
             "auth_mode": auth_mode, "lossless": true, "security": "tls",
             "server_public_key_sha256": xrdp.public_key_sha256(),
-            "width": 1024, "height": 768,
         });
+        if let (Some(fields), Some((width, height))) = (endpoint.as_object_mut(), size) {
+            fields.insert("width".into(), json!(width));
+            fields.insert("height".into(), json!(height));
+        }
         let settings = json!({"external_host": origin, "endpoints": [endpoint]});
         let (provider_id, token) = core.create_served_provider("rac", "desk", settings).await;
         core.create_member(json!({"username": USER, "password": PASSWORD}), &[])
@@ -265,6 +274,12 @@ async fn static_desktop(desk: &Desk) -> anyhow::Result<()> {
     let display = desk.xrdp.wait_for_session().await?;
     let (width, height) = desk.wait_for_desktop().await?;
     took(&format!("desktop {width}x{height} shows #336699"), started);
+    // The desktop started at the browser's size (no resize while xrdp was logging on).
+    let viewport = desk.browser.execute(VIEWPORT_SIZE, vec![]).await?;
+    ensure!(
+        viewport == json!([width, height]),
+        "the desktop is {width}x{height}, the browser's viewport {viewport}"
+    );
     ensure!(
         desk.xrdp
             .xrdp_log()
@@ -328,10 +343,7 @@ async fn static_desktop(desk: &Desk) -> anyhow::Result<()> {
     took("the remote clipboard reached the page", started);
 
     // Disconnecting ends the page's session.
-    let disconnect = desk
-        .browser
-        .find("button[data-action=disconnect]")
-        .await?;
+    let disconnect = desk.browser.find("button[data-action=disconnect]").await?;
     desk.browser.click(&disconnect).await?;
     let page = page_state(&desk.browser).await?;
     ensure!(
@@ -362,14 +374,15 @@ async fn prompted_desktop(desk: &Desk) -> anyhow::Result<()> {
     browser.send_keys(&username, &user.username).await?;
     let password = browser.find("#credentials #rac-password").await?;
     browser.send_keys(&password, &user.password).await?;
-    let submit = browser
-        .find("#credentials button[type=submit]")
-        .await?;
+    let submit = browser.find("#credentials button[type=submit]").await?;
     browser.click(&submit).await?;
     desk.wait_connected().await?;
     took("connected with the prompted credentials", started);
     let left = browser
-        .execute("return document.getElementById('rac-password').value;", vec![])
+        .execute(
+            "return document.getElementById('rac-password').value;",
+            vec![],
+        )
         .await?;
     ensure!(left == "", "the password stays in the form");
     let (width, height) = desk.wait_for_desktop().await?;
@@ -385,7 +398,7 @@ async fn prompted_desktop(desk: &Desk) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn rac_xrdp_in_chromium() {
-    let Some(desk) = Desk::start("static").await else {
+    let Some(desk) = Desk::start("static", None).await else {
         return;
     };
     let outcome = static_desktop(&desk).await;
@@ -394,7 +407,7 @@ async fn rac_xrdp_in_chromium() {
 
 #[tokio::test]
 async fn rac_xrdp_in_chromium_prompts_for_credentials() {
-    let Some(desk) = Desk::start("prompt").await else {
+    let Some(desk) = Desk::start("prompt", Some((1024, 768))).await else {
         return;
     };
     let outcome = prompted_desktop(&desk).await;
