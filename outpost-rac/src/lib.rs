@@ -14,6 +14,7 @@ pub mod app;
 pub mod clipboard;
 pub mod connect;
 pub mod connection;
+pub mod deactivate;
 pub mod encode;
 pub mod input;
 pub mod keymap;

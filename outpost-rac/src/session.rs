@@ -101,6 +101,8 @@ struct Run {
     settings: SessionSettings,
     metrics: Arc<RacMetrics>,
     activation: ironrdp_connector::connection_activation::ConnectionActivationFactory,
+    /// The I/O channel, where xrdp's short Deactivate All arrives.
+    io_channel_id: u16,
     started: Instant,
     last_input: Instant,
     bytes_from_server: u64,
@@ -163,6 +165,7 @@ pub async fn run(
         settings,
         metrics,
         activation: activation_factory,
+        io_channel_id,
         started,
         last_input: started,
         bytes_from_server: 0,
@@ -400,6 +403,12 @@ impl Run {
         >,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Option<(EndReason, String)>, SessionError> {
+        if action == Action::X224
+            && crate::deactivate::is_short_deactivate_all(frame, self.io_channel_id)
+        {
+            self.reactivate(reader, writer, to_browser).await?;
+            return Ok(None);
+        }
         let outputs = self
             .stage
             .process(&mut self.image, action, frame)

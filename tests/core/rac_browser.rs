@@ -38,12 +38,13 @@ const PAGE_STATE: &str = "const d = document.body.dataset;
 /// left, and one inside the xterm.
 const SAMPLE_PIXELS: &str = "const c = document.getElementById('screen');
     const w = c.width, h = c.height;
-    if (w < 64 || h < 64) return {w, h, background: [], xterm: null};
+    if (w < 64 || h < 64) return {w, h, background: [], xterm: null, state: document.body.dataset.state};
     const ctx = c.getContext('2d');
     const at = (x, y) => [x, y, ...ctx.getImageData(x, y, 1, 1).data];
     const points = [[w - 8, 8], [w - 8, h >> 1], [w - 8, h - 8], [w >> 1, h >> 1],
                     [w >> 1, h - 8], [8, h - 8]];
-    return {w, h, background: points.map(([x, y]) => at(x, y)), xterm: at(20, 20)};";
+    return {w, h, background: points.map(([x, y]) => at(x, y)), xterm: at(20, 20),
+            state: document.body.dataset.state};";
 
 /// The desktop size the page wants for its viewport (device pixels, even width), as `rac.js`
 /// computes it.
@@ -211,6 +212,9 @@ impl Desk {
         let started = Instant::now();
         loop {
             let seen = self.browser.execute(SAMPLE_PIXELS, vec![]).await?;
+            if seen["state"] == "ended" {
+                bail!("the connection ended while waiting for the desktop");
+            }
             let (width, height) = (
                 seen["w"].as_u64().unwrap_or(0),
                 seen["h"].as_u64().unwrap_or(0),
@@ -341,6 +345,23 @@ async fn static_desktop(desk: &Desk) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     took("the remote clipboard reached the page", started);
+
+    // The desktop follows the browser window: xrdp resizes the session (Deactivate-All and a
+    // new capability exchange) and the page shows the new size, still #336699.
+    desk.browser.set_window_size(1100, 800).await?;
+    let resized = Instant::now();
+    loop {
+        let wanted = desk.browser.execute(VIEWPORT_SIZE, vec![]).await?;
+        let (new_width, new_height) = desk.wait_for_desktop().await?;
+        if wanted == json!([new_width, new_height]) && (new_width, new_height) != (width, height) {
+            took(&format!("resized to {new_width}x{new_height}"), started);
+            break;
+        }
+        if resized.elapsed() > PICTURE_DEADLINE {
+            bail!("the desktop stays {new_width}x{new_height}, the viewport wants {wanted}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Disconnecting ends the page's session.
     let disconnect = desk.browser.find("button[data-action=disconnect]").await?;

@@ -1,7 +1,7 @@
 //! Headless Debian Chromium driven through `chromedriver` (package `chromium-driver`) with a
 //! minimal W3C WebDriver client on reqwest: navigate, read the URL, find elements by CSS, type,
 //! click, read text and the page source, get and delete cookies, run scripts, click at a point
-//! and type on the keyboard (W3C actions), grant permissions. chromedriver runs on a free
+//! and type on the keyboard (W3C actions), grant permissions, resize the window. chromedriver runs on a free
 //! port in its own process group and is killed with the browser on drop.
 //!
 //! Chromium resolves every `*.localhost` name to the loopback address, so tests get distinct
@@ -407,6 +407,17 @@ impl Browser {
         self.session_command(reqwest::Method::POST, "/actions", Some(actions))
             .await?;
         self.release_actions().await
+    }
+
+    /// Resizes the browser window to `width` x `height` CSS pixels (the page's viewport follows).
+    pub async fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.session_command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Releases every key and button the actions left pressed.
