@@ -157,10 +157,15 @@ impl Desk {
         let browser = &self.browser;
         browser.goto(&format!("{}/", self.origin)).await?;
         let login = format!("{}/login", self.core.url);
-        browser
+        if let Err(error) = browser
             .wait_for_url(Duration::from_secs(10), |u| u.starts_with(&login))
             .await
-            .context("the outpost sends the browser to the core's login page")?;
+        {
+            let shown = browser.source().await.unwrap_or_default();
+            bail!(
+                "the outpost does not send the browser to the core's login page: {error:#}\n{shown}"
+            );
+        }
         let username = browser.find("input[name=username]").await?;
         browser.send_keys(&username, USER).await?;
         let password = browser.find("input[type=password]").await?;
