@@ -523,8 +523,10 @@ impl Run {
         Ok(())
     }
 
-    /// The Deactivation-Reactivation sequence (after a resize, Windows sends it): run the
-    /// capability exchange again, then start over with an image of the new size.
+    /// The Deactivation-Reactivation sequence (after a resize, Windows and xrdp send it): run
+    /// the capability exchange again, then start over with an image of the new size. What the
+    /// server sends meanwhile is routed by [`crate::reactivation::route`]; returns the drawing
+    /// held back for the new desktop.
     async fn reactivate(
         &mut self,
         reader: &mut ironrdp_tokio::TokioFramed<
