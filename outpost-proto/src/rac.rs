@@ -2,7 +2,9 @@
 //! reports, leases) and the browser protocol between the RAC outpost and its JavaScript client.
 //!
 //! # Browser protocol, version [`BROWSER_PROTOCOL_VERSION`]
-//! Binary WebSocket messages at `/rac/{slug}/ws`. Every message starts with one type byte;
+//! Binary WebSocket messages at `/rac/{slug}/ws?ticket=…&width=…&height=…` (`width` and
+//! `height`, optional: the browser's size in device pixels, where a desktop that follows the
+//! browser starts). Every message starts with one type byte;
 //! integers are little-endian; `str8`/`str16` are a `u8`/`u16` byte length followed by UTF-8;
 //! `rest` is every remaining byte. A message the receiver cannot parse, of an unknown type,
 //! or longer than its limit closes the socket (1007 invalid, 1009 too big, 1008 policy) with a

@@ -25,6 +25,8 @@ use tokio::net::TcpStream;
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the whole connection sequence after TCP.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The client build announced in the Client Core Data (Windows 10 1909's, as FreeRDP does).
+const CLIENT_BUILD: u32 = 18363;
 
 /// A byte stream the session reads and writes (TLS over TCP).
 pub trait RdpStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
@@ -147,7 +149,9 @@ fn config(target: &ConnectTarget, credentials: &RdpCredentials) -> ironrdp_conne
             password: credentials.password.clone(),
         },
         domain: credentials.domain.clone().filter(|d| !d.is_empty()),
-        client_build: 0,
+        // A current client's build (FreeRDP sends the same): xrdp 0.9 never resizes a client
+        // whose build is 419 or lower, it only paints past the old desktop's edge.
+        client_build: CLIENT_BUILD,
         client_name: target.client_name.chars().take(15).collect(),
         keyboard_type: KeyboardType::IbmEnhanced,
         keyboard_subtype: 0,

@@ -97,6 +97,7 @@ pub fn accept(
     {
         return Accepted::Refused(StatusCode::FORBIDDEN, format!("{error}."));
     }
+    let initial_size = request.uri().query().and_then(initial_size);
     let state = shared.state();
     let Some((settings, endpoint)) = state.endpoint(provider.id, slug) else {
         return Accepted::Refused(StatusCode::NOT_FOUND, "There is no such desktop.".into());
@@ -114,6 +115,7 @@ pub fn accept(
         endpoint: endpoint.clone(),
         session: session.clone(),
         peer,
+        initial_size,
     };
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -143,6 +145,18 @@ pub fn accept(
     Accepted::Upgrade(response)
 }
 
+/// The browser's size from the handshake's `width` and `height` (device pixels), adjusted as
+/// a monitor layout would be; `None` when either is missing or not a number.
+fn initial_size(query: &str) -> Option<(u16, u16)> {
+    let width = url_param(query, "width")?.parse::<u16>().ok()?;
+    let height = url_param(query, "height")?.parse::<u16>().ok()?;
+    let (width, height) = ironrdp_displaycontrol::pdu::MonitorLayoutEntry::adjust_display_size(
+        u32::from(width),
+        u32::from(height),
+    );
+    Some((u16::try_from(width).ok()?, u16::try_from(height).ok()?))
+}
+
 fn url_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
@@ -158,6 +172,8 @@ struct Job {
     endpoint: RacEndpoint,
     session: Arc<Session>,
     peer: Peer,
+    /// The browser's size at the handshake: where a desktop that follows it starts.
+    initial_size: Option<(u16, u16)>,
 }
 
 impl Job {
@@ -244,7 +260,7 @@ impl Job {
         };
         let (width, height) = match (self.endpoint.width, self.endpoint.height) {
             (Some(w), Some(h)) => (w, h),
-            _ => (1024, 768),
+            _ => self.initial_size.unwrap_or((1024, 768)),
         };
         let target = ConnectTarget {
             host: host.to_owned(),
@@ -626,5 +642,22 @@ impl RdpJob {
             clip_events,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::initial_size;
+
+    #[test]
+    fn the_initial_size_comes_from_the_handshake_adjusted_like_a_layout() {
+        assert_eq!(
+            initial_size("ticket=t&width=781&height=363"),
+            Some((780, 363))
+        );
+        assert_eq!(initial_size("width=50&height=9000"), Some((200, 8192)));
+        assert_eq!(initial_size("width=800&height=99999"), None);
+        assert_eq!(initial_size("width=x&height=600"), None);
+        assert_eq!(initial_size("ticket=t&width=800"), None);
     }
 }

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod pacing;
 pub mod pages;
 pub mod rdp_clipboard;
+pub mod reactivation;
 pub mod registry;
 pub mod session;
 pub mod state;

@@ -87,7 +87,7 @@ pub fn session_path(slug: &str) -> String {
     format!("/rac/{}", path_segment(slug))
 }
 
-/// The endpoint's WebSocket path (the page adds `?ticket=`).
+/// The endpoint's WebSocket path (the page adds `?ticket=` and its `width` and `height`).
 pub fn websocket_path(slug: &str) -> String {
     format!("/rac/{}/ws", path_segment(slug))
 }

@@ -89,6 +89,9 @@ impl SessionEnd {
     }
 }
 
+/// Most drawing PDUs held back during one reactivation (xrdp sends a screenful or so).
+const MAX_DEFERRED: usize = 4096;
+
 /// Frames taken by the sender at most this often, whatever the browser acknowledges.
 const MAX_DELAY_BETWEEN_CHECKS: Duration = Duration::from_millis(250);
 
@@ -101,6 +104,8 @@ struct Run {
     settings: SessionSettings,
     metrics: Arc<RacMetrics>,
     activation: ironrdp_connector::connection_activation::ConnectionActivationFactory,
+    /// The I/O channel, where xrdp's short Deactivate All arrives.
+    io_channel_id: u16,
     started: Instant,
     last_input: Instant,
     bytes_from_server: u64,
@@ -163,6 +168,7 @@ pub async fn run(
         settings,
         metrics,
         activation: activation_factory,
+        io_channel_id,
         started,
         last_input: started,
         bytes_from_server: 0,
@@ -409,6 +415,11 @@ impl Run {
         >,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Option<(EndReason, String)>, SessionError> {
+        if action == Action::X224
+            && crate::reactivation::is_short_deactivate_all(frame, self.io_channel_id)
+        {
+            return self.reactivate_and_draw(reader, writer, to_browser).await;
+        }
         let outputs = self
             .stage
             .process(&mut self.image, action, frame)
@@ -462,7 +473,9 @@ impl Run {
                     return Ok(Some((EndReason::Server, end_message(EndReason::Server))));
                 }
                 ActiveStageOutput::DeactivateAll => {
-                    self.reactivate(reader, writer, to_browser).await?;
+                    if let Some(end) = self.reactivate_and_draw(reader, writer, to_browser).await? {
+                        return Ok(Some(end));
+                    }
                 }
                 ActiveStageOutput::MultitransportRequest(_) | ActiveStageOutput::AutoDetect(_) => {}
             }
@@ -470,8 +483,59 @@ impl Run {
         Ok(None)
     }
 
-    /// The Deactivation-Reactivation sequence (after a resize, Windows sends it): run the
-    /// capability exchange again, then start over with an image of the new size.
+    /// Reactivates, then handles the drawing that arrived during the finalization.
+    async fn reactivate_and_draw(
+        &mut self,
+        reader: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        to_browser: &mpsc::Sender<Outgoing>,
+    ) -> Result<Option<(EndReason, String)>, SessionError> {
+        let deferred = self.reactivate(reader, writer, to_browser).await?;
+        for (action, frame) in deferred {
+            let handled =
+                Box::pin(self.server_frame(action, &frame, reader, writer, to_browser)).await?;
+            if handled.is_some() {
+                return Ok(handled);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Another channel's data during a reactivation: its replies go out, the rest (the
+    /// clipboard's events) is picked up after.
+    async fn channel_data(
+        &mut self,
+        action: Action,
+        frame: &[u8],
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+    ) -> Result<(), SessionError> {
+        let outputs = self
+            .stage
+            .process(&mut self.image, action, frame)
+            .map_err(|e| SessionError::Rdp(e.to_string()))?;
+        for output in outputs {
+            if let ActiveStageOutput::ResponseFrame(bytes) = output
+                && !bytes.is_empty()
+            {
+                writer
+                    .write_all(&bytes)
+                    .await
+                    .map_err(|e| SessionError::Io(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The Deactivation-Reactivation sequence (after a resize, Windows and xrdp send it): run
+    /// the capability exchange again, then start over with an image of the new size. What the
+    /// server sends meanwhile is routed by [`crate::reactivation::route`]; returns the drawing
+    /// held back for the new desktop.
     async fn reactivate(
         &mut self,
         reader: &mut ironrdp_tokio::TokioFramed<
@@ -481,12 +545,56 @@ impl Run {
             tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
         >,
         to_browser: &mpsc::Sender<Outgoing>,
-    ) -> Result<(), SessionError> {
+    ) -> Result<Vec<(Action, BytesMut)>, SessionError> {
+        use crate::reactivation::{Route, route};
+        use ironrdp_connector::Sequence as _;
         let mut sequence = self.activation.create();
         let mut buf = WriteBuf::new();
+        let mut deferred = Vec::new();
         loop {
-            let written = ironrdp_tokio::single_sequence_step_read(reader, &mut sequence, &mut buf)
+            buf.clear();
+            if sequence.next_pdu_hint().is_none() {
+                // The client's turn (Synchronize, Control, Font List): nothing to read.
+                let written = sequence
+                    .step_no_input(&mut buf)
+                    .map_err(|e| SessionError::Rdp(e.to_string()))?;
+                if written.size().is_some() {
+                    writer
+                        .write_all(buf.filled())
+                        .await
+                        .map_err(|e| SessionError::Io(e.to_string()))?;
+                }
+                continue;
+            }
+            let (action, frame) = reader
+                .read_pdu()
                 .await
+                .map_err(|e| SessionError::Io(e.to_string()))?;
+            self.bytes_from_server += frame.len() as u64;
+            let demand_active_seen = !matches!(
+                sequence.connection_activation_state(),
+                ConnectionActivationState::CapabilitiesExchange
+            );
+            match route(action, &frame, self.io_channel_id, demand_active_seen) {
+                Route::Sequence => {}
+                Route::Drop => continue,
+                Route::Defer => {
+                    if deferred.len() >= MAX_DEFERRED {
+                        return Err(SessionError::Rdp(
+                            "too many updates during a reactivation".into(),
+                        ));
+                    }
+                    deferred.push((action, frame));
+                    continue;
+                }
+                Route::Channel => {
+                    self.channel_data(action, &frame, writer).await?;
+                    continue;
+                }
+            }
+            buf.clear();
+            let written = sequence
+                .step(&frame, &mut buf)
                 .map_err(|e| SessionError::Rdp(e.to_string()))?;
             if written.size().is_some() {
                 writer
@@ -526,7 +634,7 @@ impl Run {
                     .send(Outgoing::Messages(vec![message.encode()]))
                     .await
                     .map_err(|_| SessionError::BrowserGone)?;
-                return Ok(());
+                return Ok(deferred);
             }
         }
     }

@@ -321,8 +321,13 @@
 
     function connect(credentials) {
       const scheme = win.location.protocol === 'https:' ? 'wss' : 'ws';
+      // The viewport's size goes with the connection: a desktop that follows the browser
+      // starts at it, with no resize right after logon (see askForSize).
+      const box = viewport.getBoundingClientRect();
+      const size = wantedSize(box.width, box.height, win.devicePixelRatio || 1);
       const url = scheme + '://' + win.location.host + main.dataset.ws
-        + '?ticket=' + encodeURIComponent(main.dataset.ticket || '');
+        + '?ticket=' + encodeURIComponent(main.dataset.ticket || '')
+        + '&width=' + size.width + '&height=' + size.height;
       setStatus('Connecting to ' + name + '\u2026');
       ws = new WebSocket(url);
       ws.binaryType = 'arraybuffer';
@@ -442,6 +447,7 @@
           frames += 1;
           body.dataset.frames = String(frames);
           send(encode.ack(seq));
+          if (frames === 1) askForSize(); // held back until now, see askForSize
         })
         .catch((error) => console.error('rac: drawing failed', error));
     }
@@ -705,8 +711,13 @@
       resizeTimer = win.setTimeout(askForSize, 300);
     });
 
+    /**
+     * Asks for the viewport's size when it changed, never before the first frame: xrdp 0.9
+     * drops the connection, or stops painting, when a resize reaches it while it is still
+     * starting the session (xorgxrdp frees the shared memory of the first paint).
+     */
     function askForSize() {
-      if (!connected() || !(features & FEATURE.RESIZE)) return;
+      if (!connected() || !(features & FEATURE.RESIZE) || frames === 0) return;
       const box = viewport.getBoundingClientRect();
       const size = wantedSize(box.width, box.height, win.devicePixelRatio || 1);
       const same = (s) => s && s.width === size.width && s.height === size.height;

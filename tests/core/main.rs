@@ -18,6 +18,7 @@ mod outpost;
 mod outposts;
 mod proxy_peers;
 mod rac;
+mod rac_browser;
 mod rac_outpost;
 mod radius;
 mod tokens;

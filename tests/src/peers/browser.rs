@@ -1,6 +1,7 @@
 //! Headless Debian Chromium driven through `chromedriver` (package `chromium-driver`) with a
 //! minimal W3C WebDriver client on reqwest: navigate, read the URL, find elements by CSS, type,
-//! click, read text and the page source, get and delete cookies. chromedriver runs on a free
+//! click, read text and the page source, get and delete cookies, run scripts, click at a point
+//! and type on the keyboard (W3C actions), grant permissions, resize the window. chromedriver runs on a free
 //! port in its own process group and is killed with the browser on drop.
 //!
 //! Chromium resolves every `*.localhost` name to the loopback address, so tests get distinct
@@ -338,6 +339,92 @@ impl Browser {
             Some(json!({"script": script, "args": args})),
         )
         .await
+    }
+
+    /// Runs `script` in the page and waits for it to call its last argument (the WebDriver
+    /// callback) with a result.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.session_command(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// Sets the state (`granted`, `denied`, `prompt`) of a permission such as
+    /// `clipboard-read` for the current page's origin (W3C Permissions, "Set Permission").
+    pub async fn set_permission(&self, name: &str, state: &str) -> anyhow::Result<()> {
+        self.session_command(
+            reqwest::Method::POST,
+            "/permissions",
+            Some(json!({"descriptor": {"name": name}, "state": state})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the mouse to (`x`, `y`) CSS pixels of the viewport and clicks the primary button
+    /// there, as a person would (W3C actions: trusted pointer events at that point).
+    pub async fn click_at(&self, x: i64, y: i64) -> anyhow::Result<()> {
+        let actions = json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "origin": "viewport", "x": x, "y": y, "duration": 0},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ],
+        }]});
+        self.session_command(reqwest::Method::POST, "/actions", Some(actions))
+            .await?;
+        self.release_actions().await
+    }
+
+    /// Types `text` on the keyboard into whatever has the focus (W3C key actions), holding
+    /// Shift around the characters a US keyboard needs it for, so that a page reading
+    /// `KeyboardEvent.code` sees the keys a person would press; `\n` is Enter.
+    pub async fn type_keys(&self, text: &str) -> anyhow::Result<()> {
+        const SHIFT: &str = "\u{E008}";
+        const ENTER: &str = "\u{E007}";
+        let mut keys = Vec::new();
+        for c in text.chars() {
+            let shifted = c.is_ascii_uppercase() || "~!@#$%^&*()_+{}|:\"<>?".contains(c);
+            let key = if c == '\n' {
+                ENTER.to_owned()
+            } else {
+                c.to_string()
+            };
+            if shifted {
+                keys.push(json!({"type": "keyDown", "value": SHIFT}));
+            }
+            keys.push(json!({"type": "keyDown", "value": key}));
+            keys.push(json!({"type": "keyUp", "value": key}));
+            if shifted {
+                keys.push(json!({"type": "keyUp", "value": SHIFT}));
+            }
+        }
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]});
+        self.session_command(reqwest::Method::POST, "/actions", Some(actions))
+            .await?;
+        self.release_actions().await
+    }
+
+    /// Resizes the browser window to `width` x `height` CSS pixels (the page's viewport follows).
+    pub async fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.session_command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Releases every key and button the actions left pressed.
+    async fn release_actions(&self) -> anyhow::Result<()> {
+        self.session_command(reqwest::Method::DELETE, "/actions", None)
+            .await?;
+        Ok(())
     }
 
     /// Waits (polling, at most `deadline`) until the current URL satisfies `done`; returns it.
