@@ -12,7 +12,7 @@
 use anyhow::{Context, bail, ensure};
 use redoubt_tests::TestCore;
 use redoubt_tests::peers::browser::{self, Browser};
-use redoubt_tests::peers::served::start_proxy_outpost;
+use redoubt_tests::peers::served::{listening, start_proxy_outpost};
 use redoubt_tests::peers::xrdp::{self, DESKTOP_RGB, Xrdp};
 use redoubt_tests::peers::{crypto, free_addr};
 use serde_json::{Value, json};
@@ -121,6 +121,8 @@ impl Desk {
         }
         let state = tempfile::tempdir().expect("state dir");
         let outpost = start_proxy_outpost(&core, &token, state.path(), Some(addr)).await;
+        // The module binds its listener after the first configuration: wait for it.
+        listening(&outpost).await;
         let browser = Browser::start().await.expect("chromium starts");
         Some(Self {
             core,

@@ -11,7 +11,7 @@ use redoubt_tests::peers::rdp_server::{
     InputEvent, RdpTestCredentials, RdpTestOptions, RdpTestSecurity, RdpTestServer, keys,
     pattern_rgb, unicode_text,
 };
-use redoubt_tests::peers::served::start_proxy_outpost;
+use redoubt_tests::peers::served::{listening, start_proxy_outpost};
 use redoubt_tests::peers::{crypto, free_addr};
 use redoubt_tests::rac_client::{RacClient, RacClientOptions};
 use serde_json::{Value, json};
@@ -52,6 +52,8 @@ impl Desk {
             .await;
         let state = tempfile::tempdir().expect("state dir");
         let outpost = start_proxy_outpost(core, &token, state.path(), Some(addr)).await;
+        // The module binds its listener after the first configuration: wait for it.
+        listening(&outpost).await;
         let mut browser = HttpBrowser::new().expect("browser");
         let page = login(
             &mut browser,
