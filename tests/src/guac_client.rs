@@ -297,18 +297,18 @@ mod tests {
     #[test]
     fn parses_whole_instructions_and_waits_for_partial_ones() {
         let text = "4.sync,3.123;3.img,1.1;";
-        let (elements, used) = parse_instruction(text.as_bytes()).unwrap().unwrap();
+        let (elements, used) = parse_instruction(text.as_bytes()).expect("parses").expect("complete");
         assert_eq!(elements, ["sync", "123"]);
         assert_eq!(used, 13);
-        assert_eq!(parse_instruction(b"4.sync,3.12").unwrap(), None);
-        assert_eq!(parse_instruction(b"4.sy").unwrap(), None);
+        assert_eq!(parse_instruction(b"4.sync,3.12").expect("answer"), None);
+        assert_eq!(parse_instruction(b"4.sy").expect("answer"), None);
     }
 
     #[test]
     fn counts_code_points_not_bytes() {
         let encoded = encode_instruction(&["key", "é€"]);
         assert_eq!(encoded, "3.key,2.é€;");
-        let (elements, used) = parse_instruction(encoded.as_bytes()).unwrap().unwrap();
+        let (elements, used) = parse_instruction(encoded.as_bytes()).expect("parses").expect("complete");
         assert_eq!(elements, ["key", "é€"]);
         assert_eq!(used, encoded.len());
     }
