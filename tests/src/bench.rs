@@ -75,7 +75,10 @@ pub fn children(pid: u32) -> Vec<u32> {
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
             let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            found.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
         }
     }
     found.sort_unstable();
@@ -317,7 +320,10 @@ mod tests {
     fn nearest_rank_quantiles() {
         let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
         assert_eq!(quantile(&mut samples, 0.5), Some(Duration::from_millis(50)));
-        assert_eq!(quantile(&mut samples, 0.99), Some(Duration::from_millis(99)));
+        assert_eq!(
+            quantile(&mut samples, 0.99),
+            Some(Duration::from_millis(99))
+        );
         assert_eq!(quantile(&mut [], 0.5), None);
     }
 

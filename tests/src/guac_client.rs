@@ -179,7 +179,8 @@ impl Instructions {
                 return Ok(None);
             }
             self.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            self.buffer.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            self.buffer
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
     }
 }
@@ -297,7 +298,9 @@ mod tests {
     #[test]
     fn parses_whole_instructions_and_waits_for_partial_ones() {
         let text = "4.sync,3.123;3.img,1.1;";
-        let (elements, used) = parse_instruction(text.as_bytes()).expect("parses").expect("complete");
+        let (elements, used) = parse_instruction(text.as_bytes())
+            .expect("parses")
+            .expect("complete");
         assert_eq!(elements, ["sync", "123"]);
         assert_eq!(used, 13);
         assert_eq!(parse_instruction(b"4.sync,3.12").expect("answer"), None);
@@ -308,7 +311,9 @@ mod tests {
     fn counts_code_points_not_bytes() {
         let encoded = encode_instruction(&["key", "é€"]);
         assert_eq!(encoded, "3.key,2.é€;");
-        let (elements, used) = parse_instruction(encoded.as_bytes()).expect("parses").expect("complete");
+        let (elements, used) = parse_instruction(encoded.as_bytes())
+            .expect("parses")
+            .expect("complete");
         assert_eq!(elements, ["key", "é€"]);
         assert_eq!(used, encoded.len());
     }

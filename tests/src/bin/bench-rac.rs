@@ -27,7 +27,7 @@ use redoubt_tests::bench::{
 };
 use redoubt_tests::guac_client::{GuacClient, GuacRdp};
 use redoubt_tests::peers::rdp_server::{
-    Rect, RdpTestOptions, RdpTestSecurity, RdpTestServer, pattern_rgb,
+    RdpTestOptions, RdpTestSecurity, RdpTestServer, Rect, pattern_rgb,
 };
 use redoubt_tests::peers::xrdp::{self, DESKTOP_RGB, Xrdp};
 use redoubt_tests::peers::{free_addr, kill_group, own_group, wait_listening};
@@ -134,7 +134,9 @@ async fn one_update(session: &Session, rect: Rect, n: u64) -> anyhow::Result<Dur
 
 /// A 256x256 rectangle at a position spread over the desktop by `n` and `seed`.
 fn update_rect(n: u64, seed: u64) -> Rect {
-    let spread = n.wrapping_mul(7919).wrapping_add(seed.wrapping_mul(104_729));
+    let spread = n
+        .wrapping_mul(7919)
+        .wrapping_add(seed.wrapping_mul(104_729));
     Rect {
         x: (spread % u64::from(WIDTH - UPDATE)) as u16,
         y: ((spread / 7) % u64::from(HEIGHT - UPDATE)) as u16,
@@ -249,6 +251,8 @@ struct LoadStep {
     p99: Duration,
     /// The outpost's own p99 (`redoubt_rac_frame_latency_seconds`), seconds.
     outpost_p99: Option<f64>,
+    /// Frames the outpost sent per update (above 1: updates split over several frames).
+    frames_per_update: f64,
     /// Outpost CPU in cores.
     cores: f64,
     bytes_per_second: f64,
@@ -259,18 +263,19 @@ async fn load_step(
     sessions: &[Session],
     window: Duration,
 ) -> anyhow::Result<LoadStep> {
-    let (cpu0, bytes0, _) = outpost_counters(side).await?;
+    let (cpu0, bytes0, frames0) = outpost_counters(side).await?;
     let before = prometheus_buckets(&side.metrics_text().await?, LATENCY_METRIC);
     let started = Instant::now();
     let until = started + window;
     let period = Duration::from_secs(1) / LOAD_RATE;
     let runs = sessions.iter().enumerate().map(|(i, session)| {
-        let offset = period * u32::try_from(i).unwrap_or(0) / u32::try_from(sessions.len()).unwrap_or(1);
+        let offset =
+            period * u32::try_from(i).unwrap_or(0) / u32::try_from(sessions.len()).unwrap_or(1);
         load_one(session, i as u64 + 1, offset, until)
     });
     let results = futures_util::future::join_all(runs).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let (cpu1, bytes1, _) = outpost_counters(side).await?;
+    let (cpu1, bytes1, frames1) = outpost_counters(side).await?;
     let after = prometheus_buckets(&side.metrics_text().await?, LATENCY_METRIC);
     let mut samples = Vec::new();
     for result in results {
@@ -283,6 +288,7 @@ async fn load_step(
         p50: quantile(&mut samples, 0.5).unwrap_or_default(),
         p99: quantile(&mut samples, 0.99).unwrap_or_default(),
         outpost_p99: bucket_quantile(&before, &after, 0.99),
+        frames_per_update: (frames1 - frames0) / updates.max(1.0),
         cores: (cpu1 - cpu0) / elapsed,
         bytes_per_second: (bytes1 - bytes0) / elapsed,
     })
@@ -314,11 +320,17 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
     let window = Duration::from_secs(if args.quick { 3 } else { 10 });
     tokio::time::sleep(settle).await;
     let rss0 = rss_mib(pid)?;
-    println!("outpost RSS, signed in, no sessions: {rss0:.1} MiB (goal <= 30 MiB: {})", verdict(rss0 <= 30.0));
+    println!(
+        "outpost RSS, signed in, no sessions: {rss0:.1} MiB (goal <= 30 MiB: {})",
+        verdict(rss0 <= 30.0)
+    );
 
     // Memory per session.
     let mut sessions = Vec::new();
-    let mut levels: Vec<usize> = [1, 10, 50].into_iter().filter(|n| *n < args.sessions).collect();
+    let mut levels: Vec<usize> = [1, 10, 50]
+        .into_iter()
+        .filter(|n| *n < args.sessions)
+        .collect();
     levels.push(args.sessions);
     for level in &levels {
         let started = Instant::now();
@@ -412,13 +424,14 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
         let step = load_step(&side, sessions.get(..count).context("sessions")?, window).await?;
         println!(
             "  {:>3} sessions: {:>6.0} updates/s, p50 {:>6.2} ms, p99 {:>7.2} ms (outpost's own \
-             p99 {:>6.2} ms), outpost CPU {:>5.1}% of a core ({:.2}% per session), {:.2} Mbit/s \
-             per session to the browser",
+             p99 {:>6.2} ms, {:.2} frames per update), outpost CPU {:>5.1}% of a core ({:.2}% \
+             per session), {:.2} Mbit/s per session to the browser",
             step.sessions,
             step.updates_per_second,
             ms(step.p50),
             ms(step.p99),
             step.outpost_p99.unwrap_or(f64::NAN) * 1e3,
+            step.frames_per_update,
             step.cores * 100.0,
             step.cores * 100.0 / step.sessions as f64,
             mbit(step.bytes_per_second / step.sessions as f64)
@@ -448,7 +461,9 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
                 verdict(mbit(step.bytes_per_second / step.sessions as f64) <= 2.0)
             );
         }
-        None => println!("sessions per core: even 1 session missed p99 <= 30 ms (goal >= 50: NOT met)"),
+        None => {
+            println!("sessions per core: even 1 session missed p99 <= 30 ms (goal >= 50: NOT met)")
+        }
     }
     Ok(())
 }
@@ -471,7 +486,14 @@ async fn scroll(xrdp: &Xrdp, display: u32, seconds: u64) -> anyhow::Result<()> {
         .arg(format!("DISPLAY=:{display}"))
         .arg(format!("XAUTHORITY={home}/.Xauthority"))
         .arg(format!("HOME={home}"))
-        .args(["timeout", &seconds.to_string(), "xterm", "-geometry", "120x45+0+0", "-e"])
+        .args([
+            "timeout",
+            &seconds.to_string(),
+            "xterm",
+            "-geometry",
+            "120x45+0+0",
+            "-e",
+        ])
         .args(["sh", "-c", "while :; do ls -lR /usr; done"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -491,7 +513,12 @@ const WORKLOAD_SECONDS: u64 = 10;
 const XRDP_WIDTH: u16 = 1024;
 const XRDP_HEIGHT: u16 = 768;
 
-async fn redoubt_on_xrdp(core: &BenchCore, args: &Args, dir: &Path, xrdp: &Xrdp) -> anyhow::Result<Usage> {
+async fn redoubt_on_xrdp(
+    core: &BenchCore,
+    args: &Args,
+    dir: &Path,
+    xrdp: &Xrdp,
+) -> anyhow::Result<Usage> {
     let user = xrdp.user();
     let endpoint = BenchEndpoint {
         slug: "xrdp".into(),
@@ -532,13 +559,27 @@ async fn guacd_on_xrdp(prefix: &Path, xrdp: &Xrdp) -> anyhow::Result<Usage> {
     let addr = free_addr()?;
     let mut command = tokio::process::Command::new(prefix.join("sbin/guacd"));
     command
-        .args(["-f", "-b", "127.0.0.1", "-l", &addr.port().to_string(), "-L", "warning"])
+        .args([
+            "-f",
+            "-b",
+            "127.0.0.1",
+            "-l",
+            &addr.port().to_string(),
+            "-L",
+            "warning",
+        ])
         .env("LD_LIBRARY_PATH", prefix.join("lib"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut guacd = own_group(&mut command).spawn().context("start guacd")?;
-    wait_listening(addr, "guacd", || matches!(guacd.try_wait(), Ok(None)), String::new).await?;
+    wait_listening(
+        addr,
+        "guacd",
+        || matches!(guacd.try_wait(), Ok(None)),
+        String::new,
+    )
+    .await?;
     let result = guacd_session(addr, &guacd, xrdp).await;
     kill_group(guacd.id());
     let _ = guacd.kill().await;
@@ -610,7 +651,12 @@ async fn guacd_session(
     })
 }
 
-async fn guacd_comparison(core: &BenchCore, args: &Args, dir: &Path, prefix: &Path) -> anyhow::Result<()> {
+async fn guacd_comparison(
+    core: &BenchCore,
+    args: &Args,
+    dir: &Path,
+    prefix: &Path,
+) -> anyhow::Result<()> {
     if !prefix.join("sbin/guacd").exists() {
         bail!("no guacd at {}/sbin/guacd", prefix.display());
     }
