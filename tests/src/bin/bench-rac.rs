@@ -244,6 +244,7 @@ async fn load_one(
 }
 
 /// What one load step measured.
+#[derive(Clone)]
 struct LoadStep {
     sessions: usize,
     updates_per_second: f64,
@@ -419,7 +420,9 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
         .filter(|n| *n < sessions.len())
         .collect();
     steps.push(sessions.len());
-    let mut best: Option<LoadStep> = None;
+    // The largest step whose p99 stayed under 30 ms, measured at the client (which includes
+    // the in-process RDP servers and clients sharing the machine) and by the outpost itself.
+    let (mut best_client, mut best_outpost): (Option<LoadStep>, Option<LoadStep>) = (None, None);
     for count in steps {
         let step = load_step(&side, sessions.get(..count).context("sessions")?, window).await?;
         println!(
@@ -436,34 +439,43 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
             step.cores * 100.0 / step.sessions as f64,
             mbit(step.bytes_per_second / step.sessions as f64)
         );
+        let overloaded = step.p99 > Duration::from_millis(200);
         if step.p99 <= Duration::from_millis(30) {
-            best = Some(step);
-        } else {
+            best_client = Some(step.clone());
+        }
+        if step.outpost_p99.is_some_and(|p| p <= 0.030) {
+            best_outpost = Some(step);
+        }
+        if overloaded {
             break;
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    match best {
-        Some(step) => {
-            let per_core = step.sessions as f64 / step.cores.max(1e-6);
+    for (measured, best) in [
+        ("at the client", best_client),
+        ("by the outpost", best_outpost),
+    ] {
+        let Some(step) = best else {
             println!(
-                "sessions per core: {} sessions kept p99 <= 30 ms on this {cores}-core machine \
-                 (shared with the RDP servers and the clients); the outpost used {:.2} cores for \
-                 them: {per_core:.0} sessions per core (goal >= 50: {})",
-                step.sessions,
-                step.cores,
-                verdict(per_core >= 50.0)
+                "sessions per core: no step kept p99 <= 30 ms measured {measured} \
+                 (goal >= 50: NOT met)"
             );
-            println!(
-                "bytes to the browser at that load: {:.2} Mbit/s per session (goal for office use \
-                 <= 2 Mbit/s: {})",
-                mbit(step.bytes_per_second / step.sessions as f64),
-                verdict(mbit(step.bytes_per_second / step.sessions as f64) <= 2.0)
-            );
-        }
-        None => {
-            println!("sessions per core: even 1 session missed p99 <= 30 ms (goal >= 50: NOT met)")
-        }
+            continue;
+        };
+        let per_core = step.sessions as f64 / step.cores.max(1e-6);
+        let per_session = mbit(step.bytes_per_second / step.sessions as f64);
+        println!(
+            "sessions per core (p99 measured {measured}): at most {} sessions tried on this \
+             {cores}-core machine (shared with the RDP servers and clients), the largest step \
+             under 30 ms: {}; the outpost used {:.2} cores for them: {per_core:.0} sessions per \
+             core (goal >= 50: {}); {per_session:.2} Mbit/s per session to the browser (goal \
+             for office use <= 2 Mbit/s: {})",
+            sessions.len(),
+            step.sessions,
+            step.cores,
+            verdict(per_core >= 50.0),
+            verdict(per_session <= 2.0)
+        );
     }
     Ok(())
 }
