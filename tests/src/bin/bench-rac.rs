@@ -423,6 +423,7 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
     // The largest step whose p99 stayed under 30 ms, measured at the client (which includes
     // the in-process RDP servers and clients sharing the machine) and by the outpost itself.
     let (mut best_client, mut best_outpost): (Option<LoadStep>, Option<LoadStep>) = (None, None);
+    let mut last: Option<LoadStep> = None;
     for count in steps {
         let step = load_step(&side, sessions.get(..count).context("sessions")?, window).await?;
         println!(
@@ -444,11 +445,22 @@ async fn redoubt_figures(core: &BenchCore, args: &Args, dir: &Path) -> anyhow::R
             best_client = Some(step.clone());
         }
         if step.outpost_p99.is_some_and(|p| p <= 0.030) {
-            best_outpost = Some(step);
+            best_outpost = Some(step.clone());
         }
+        last = Some(step);
         if overloaded {
             break;
         }
+    }
+    if let Some(step) = &last {
+        let per_core = step.sessions as f64 / step.cores.max(1e-6);
+        println!(
+            "by CPU alone: {} sessions at this load used {:.2} cores of the outpost: {per_core:.0} \
+             sessions per core (goal >= 50: {}), whatever their latency",
+            step.sessions,
+            step.cores,
+            verdict(per_core >= 50.0)
+        );
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     for (measured, best) in [
