@@ -8,11 +8,13 @@
 pub mod bench;
 pub mod channel;
 pub mod database;
+pub mod guac_client;
 pub mod http;
 pub mod ldap;
 pub mod ldap_client;
 pub mod peers;
 pub mod proxy;
+pub mod rac_bench;
 pub mod rac_client;
 pub mod radius;
 

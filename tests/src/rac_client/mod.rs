@@ -195,7 +195,8 @@ impl RacClient {
                 request.headers_mut().insert(name, value);
             }
         }
-        let socket = match tokio_tungstenite::connect_async(request).await {
+        // Without Nagle, as browsers open WebSockets: an ack must not wait for a delayed TCP ACK.
+        let socket = match tokio_tungstenite::connect_async_with_config(request, None, true).await {
             Ok((socket, _)) => socket,
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let body = response
