@@ -13,6 +13,7 @@ use crate::pacing::{Pacer, PacerConfig};
 use crate::rdp_clipboard::ClipEvent;
 use crate::tiles::{DirtyCells, Rect};
 use bytes::BytesMut;
+use futures_util::FutureExt as _;
 use ironrdp_cliprdr::CliprdrClient;
 use ironrdp_cliprdr::pdu::{ClipboardFormat, ClipboardFormatId, OwnedFormatDataResponse};
 use ironrdp_connector::ConnectionResult;
@@ -91,6 +92,10 @@ impl SessionEnd {
 
 /// Most drawing PDUs held back during one reactivation (xrdp sends a screenful or so).
 const MAX_DEFERRED: usize = 4096;
+
+/// PDUs already waiting that one turn of the loop takes before it builds a frame (bounded, so
+/// a flood cannot keep input and frames waiting).
+const MAX_PDUS_PER_TURN: usize = 64;
 
 /// Frames taken by the sender at most this often, whatever the browser acknowledges.
 const MAX_DELAY_BETWEEN_CHECKS: Duration = Duration::from_millis(250);
@@ -251,28 +256,22 @@ impl Run {
                 _ = control.changed() => Event::Control,
             };
             match event {
-                Event::Pdu(Ok((action, frame))) => {
-                    self.bytes_from_server += frame.len() as u64;
-                    self.metrics.rdp_bytes_received.inc_by(frame.len() as u64);
-                    let handled = match self
-                        .server_frame(action, &frame, &mut reader, &mut writer, &to_browser)
-                        .await
-                    {
-                        Ok(None) => self.clipboard_events(&mut writer, &to_browser).await,
-                        other => other,
-                    };
-                    match handled {
-                        Ok(None) => {}
-                        Ok(Some(end)) => return end,
-                        Err(error) => {
-                            tracing::info!(connection = %self.settings.connection_id, %error, "the RDP session failed");
-                            return (EndReason::Protocol, end_message(EndReason::Protocol));
+                Event::Pdu(pdu) => {
+                    if let Some(end) = self.pdu(pdu, &mut reader, &mut writer, &to_browser).await {
+                        return end;
+                    }
+                    // What the server already sent belongs to the same update: take it all
+                    // before the next frame is built, so an update leaves as one frame.
+                    for _ in 0..MAX_PDUS_PER_TURN {
+                        let Some(pdu) = reader.read_pdu().now_or_never() else {
+                            break;
+                        };
+                        if let Some(end) =
+                            self.pdu(pdu, &mut reader, &mut writer, &to_browser).await
+                        {
+                            return end;
                         }
                     }
-                }
-                Event::Pdu(Err(error)) => {
-                    tracing::info!(connection = %self.settings.connection_id, %error, "the RDP server closed the connection");
-                    return (EndReason::Server, end_message(EndReason::Server));
                 }
                 Event::Browser(None) => return (EndReason::User, String::new()),
                 Event::Browser(Some(message)) => {
@@ -320,6 +319,43 @@ impl Run {
                     }
                 }
                 Event::Tick | Event::Control => {}
+            }
+        }
+    }
+
+    /// Handles one PDU read from the server (or the read's failure); `Some` ends the session.
+    async fn pdu(
+        &mut self,
+        pdu: std::io::Result<(Action, BytesMut)>,
+        reader: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        writer: &mut ironrdp_tokio::TokioFramed<
+            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
+        >,
+        to_browser: &mpsc::Sender<Outgoing>,
+    ) -> Option<(EndReason, String)> {
+        let (action, frame) = match pdu {
+            Ok(pdu) => pdu,
+            Err(error) => {
+                tracing::info!(connection = %self.settings.connection_id, %error, "the RDP server closed the connection");
+                return Some((EndReason::Server, end_message(EndReason::Server)));
+            }
+        };
+        self.bytes_from_server += frame.len() as u64;
+        self.metrics.rdp_bytes_received.inc_by(frame.len() as u64);
+        let handled = match self
+            .server_frame(action, &frame, reader, writer, to_browser)
+            .await
+        {
+            Ok(None) => self.clipboard_events(writer, to_browser).await,
+            other => other,
+        };
+        match handled {
+            Ok(end) => end,
+            Err(error) => {
+                tracing::info!(connection = %self.settings.connection_id, %error, "the RDP session failed");
+                Some((EndReason::Protocol, end_message(EndReason::Protocol)))
             }
         }
     }
