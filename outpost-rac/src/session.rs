@@ -327,12 +327,8 @@ impl Run {
     async fn pdu(
         &mut self,
         pdu: std::io::Result<(Action, BytesMut)>,
-        reader: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        reader: &mut RdpReader,
+        writer: &mut RdpWriter,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Option<(EndReason, String)> {
         let (action, frame) = match pdu {
@@ -443,12 +439,8 @@ impl Run {
         &mut self,
         action: Action,
         frame: &[u8],
-        reader: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        reader: &mut RdpReader,
+        writer: &mut RdpWriter,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Option<(EndReason, String)>, SessionError> {
         if action == Action::X224
@@ -463,12 +455,7 @@ impl Run {
         for output in outputs {
             match output {
                 ActiveStageOutput::ResponseFrame(bytes) => {
-                    if !bytes.is_empty() {
-                        writer
-                            .write_all(&bytes)
-                            .await
-                            .map_err(|e| SessionError::Io(e.to_string()))?;
-                    }
+                    write(writer, &bytes).await?;
                 }
                 ActiveStageOutput::GraphicsUpdate(region) => {
                     let x = region.left;
@@ -522,12 +509,8 @@ impl Run {
     /// Reactivates, then handles the drawing that arrived during the finalization.
     async fn reactivate_and_draw(
         &mut self,
-        reader: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        reader: &mut RdpReader,
+        writer: &mut RdpWriter,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Option<(EndReason, String)>, SessionError> {
         let deferred = self.reactivate(reader, writer, to_browser).await?;
@@ -547,25 +530,13 @@ impl Run {
         &mut self,
         action: Action,
         frame: &[u8],
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        writer: &mut RdpWriter,
     ) -> Result<(), SessionError> {
         let outputs = self
             .stage
             .process(&mut self.image, action, frame)
             .map_err(|e| SessionError::Rdp(e.to_string()))?;
-        for output in outputs {
-            if let ActiveStageOutput::ResponseFrame(bytes) = output
-                && !bytes.is_empty()
-            {
-                writer
-                    .write_all(&bytes)
-                    .await
-                    .map_err(|e| SessionError::Io(e.to_string()))?;
-            }
-        }
-        Ok(())
+        write_responses(writer, outputs).await
     }
 
     /// The Deactivation-Reactivation sequence (after a resize, Windows and xrdp send it): run
@@ -574,12 +545,8 @@ impl Run {
     /// held back for the new desktop.
     async fn reactivate(
         &mut self,
-        reader: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        reader: &mut RdpReader,
+        writer: &mut RdpWriter,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Vec<(Action, BytesMut)>, SessionError> {
         use crate::reactivation::{Route, route};
@@ -595,10 +562,7 @@ impl Run {
                     .step_no_input(&mut buf)
                     .map_err(|e| SessionError::Rdp(e.to_string()))?;
                 if written.size().is_some() {
-                    writer
-                        .write_all(buf.filled())
-                        .await
-                        .map_err(|e| SessionError::Io(e.to_string()))?;
+                    write(writer, buf.filled()).await?;
                 }
                 continue;
             }
@@ -633,10 +597,7 @@ impl Run {
                 .step(&frame, &mut buf)
                 .map_err(|e| SessionError::Rdp(e.to_string()))?;
             if written.size().is_some() {
-                writer
-                    .write_all(buf.filled())
-                    .await
-                    .map_err(|e| SessionError::Io(e.to_string()))?;
+                write(writer, buf.filled()).await?;
             }
             if let ConnectionActivationState::Finalized {
                 desktop_size,
@@ -679,9 +640,7 @@ impl Run {
     async fn browser_message(
         &mut self,
         message: BrowserMessage,
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        writer: &mut RdpWriter,
     ) -> Result<(), SessionError> {
         match &message {
             BrowserMessage::Ack { seq } => {
@@ -699,10 +658,7 @@ impl Run {
                     );
                 if let Some(frame) = self.stage.encode_resize(width, height, None, None) {
                     let frame = frame.map_err(|e| SessionError::Rdp(e.to_string()))?;
-                    writer
-                        .write_all(&frame)
-                        .await
-                        .map_err(|e| SessionError::Io(e.to_string()))?;
+                    write(writer, &frame).await?;
                 }
                 return Ok(());
             }
@@ -725,10 +681,7 @@ impl Run {
                     .stage
                     .process_svc_processor_messages(messages)
                     .map_err(|e| SessionError::Rdp(e.to_string()))?;
-                writer
-                    .write_all(&frame)
-                    .await
-                    .map_err(|e| SessionError::Io(e.to_string()))?;
+                write(writer, &frame).await?;
                 return Ok(());
             }
             BrowserMessage::Credentials(_) => return Ok(()),
@@ -745,17 +698,7 @@ impl Run {
             .stage
             .process_fastpath_input(&mut self.image, &events)
             .map_err(|e| SessionError::Rdp(e.to_string()))?;
-        for output in outputs {
-            if let ActiveStageOutput::ResponseFrame(bytes) = output
-                && !bytes.is_empty()
-            {
-                writer
-                    .write_all(&bytes)
-                    .await
-                    .map_err(|e| SessionError::Io(e.to_string()))?;
-            }
-        }
-        Ok(())
+        write_responses(writer, outputs).await
     }
 }
 
@@ -763,9 +706,7 @@ impl Run {
     /// Answers what the clipboard channel asked or told after a server PDU.
     async fn clipboard_events(
         &mut self,
-        writer: &mut ironrdp_tokio::TokioFramed<
-            tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>,
-        >,
+        writer: &mut RdpWriter,
         to_browser: &mpsc::Sender<Outgoing>,
     ) -> Result<Option<(EndReason, String)>, SessionError> {
         let events: Vec<ClipEvent> = match &self.clip_events {
@@ -837,15 +778,41 @@ impl Run {
                 .stage
                 .process_svc_processor_messages(messages)
                 .map_err(|e| SessionError::Rdp(e.to_string()))?;
-            if !frame.is_empty() {
-                writer
-                    .write_all(&frame)
-                    .await
-                    .map_err(|e| SessionError::Io(e.to_string()))?;
-            }
+            write(writer, &frame).await?;
         }
         Ok(None)
     }
+}
+
+/// The read half of the connection to the server.
+type RdpReader =
+    ironrdp_tokio::TokioFramed<tokio::io::ReadHalf<Box<dyn crate::connect::RdpStream>>>;
+/// The write half of the connection to the server.
+type RdpWriter =
+    ironrdp_tokio::TokioFramed<tokio::io::WriteHalf<Box<dyn crate::connect::RdpStream>>>;
+
+/// Writes `bytes` to the server (nothing when empty).
+async fn write(writer: &mut RdpWriter, bytes: &[u8]) -> Result<(), SessionError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    writer
+        .write_all(bytes)
+        .await
+        .map_err(|e| SessionError::Io(e.to_string()))
+}
+
+/// Writes the response frames among `outputs` to the server.
+async fn write_responses(
+    writer: &mut RdpWriter,
+    outputs: Vec<ActiveStageOutput>,
+) -> Result<(), SessionError> {
+    for output in outputs {
+        if let ActiveStageOutput::ResponseFrame(bytes) = output {
+            write(writer, &bytes).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Why the loop stopped on its own.
