@@ -187,6 +187,7 @@ pub async fn start(
     data_dir: &Path,
     log_level: &str,
     proxy: EmbeddedProxy,
+    clock: crate::clock::SharedClock,
 ) -> anyhow::Result<RunningOutpost> {
     let loopback = match http_addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -212,7 +213,11 @@ pub async fn start(
         },
         ..OutpostSettings::default()
     };
-    let running = redoubt_outpost::start(settings).await?;
+    let options = redoubt_outpost::StartOptions {
+        clock,
+        ..Default::default()
+    };
+    let running = redoubt_outpost::start_with(settings, options).await?;
     let mut service = running.proxy_service_watch();
     tokio::spawn(async move {
         loop {

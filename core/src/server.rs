@@ -261,6 +261,7 @@ impl Core {
                     &self.settings.data_dir,
                     &self.settings.log_level,
                     self.embedded_proxy.clone(),
+                    self.state.store.clock(),
                 )
                 .await
                 .context("cannot start the embedded outpost")?;

@@ -186,7 +186,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            let outpost = redoubt_outpost::start_with(loaded.settings, modules()).await?;
+            let outpost = redoubt_outpost::start_with(
+                loaded.settings,
+                redoubt_outpost::StartOptions {
+                    modules: modules(),
+                    ..Default::default()
+                },
+            )
+            .await?;
             shutdown_signal().await;
             tracing::info!("shutting down");
             outpost.stop().await;

@@ -5,6 +5,7 @@
 //! Architecture invariant: this crate is serde only. It depends on no async runtime and does no
 //! I/O, so both sides (and third-party tools) can use it freely.
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod credentials;

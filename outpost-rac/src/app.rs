@@ -3,9 +3,9 @@
 //! session's WebSocket, `/static/*` the script and stylesheet. Every answer carries the strict
 //! content security policy.
 
+use crate::Shared;
 use crate::connection::{self, Accepted};
 use crate::pages::{self, EndpointLink, SessionPage};
-use crate::{Shared, now_unix};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use redoubt_outpost::proxy::body::ProxyBody;
@@ -188,9 +188,14 @@ fn session_page(
             ),
         );
     }
-    let Some(ticket) =
-        crate::ticket::issue(&keys, provider.id, &session.sid, slug, now_unix(), random)
-    else {
+    let Some(ticket) = crate::ticket::issue(
+        &keys,
+        provider.id,
+        &session.sid,
+        slug,
+        shared.clock.now(),
+        random,
+    ) else {
         return page(
             StatusCode::SERVICE_UNAVAILABLE,
             pages::error_page(

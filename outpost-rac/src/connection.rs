@@ -5,13 +5,13 @@
 //! events. The socket's reader and writer run beside the session so a slow browser never stalls
 //! the RDP reader.
 
+use crate::Shared;
 use crate::connect::ConnectError;
 use crate::connect::{ConnectTarget, connect, parse_pin};
 use crate::metrics::RacMetrics;
 use crate::rdp_clipboard::ChannelBackend;
 use crate::registry::Holder;
 use crate::session::{self, BrowserLink, Outgoing, SessionControl, SessionEnd, SessionSettings};
-use crate::{Shared, now_unix};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
@@ -90,11 +90,14 @@ pub fn accept(
         .and_then(|q| url_param(q, "ticket"))
         .unwrap_or_default();
     let keys = shared.proxy_state().keys.clone();
-    if let Err(error) =
-        shared
-            .spent
-            .redeem(&keys, provider.id, &ticket, &session.sid, slug, now_unix())
-    {
+    if let Err(error) = shared.spent.redeem(
+        &keys,
+        provider.id,
+        &ticket,
+        &session.sid,
+        slug,
+        shared.clock.now(),
+    ) {
         return Accepted::Refused(StatusCode::FORBIDDEN, format!("{error}."));
     }
     let initial_size = request.uri().query().and_then(initial_size);

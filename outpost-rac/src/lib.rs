@@ -52,13 +52,6 @@ pub const MODULE: ExternalModule = ExternalModule {
 /// Connections one outpost holds at most (each costs a decoded desktop in memory).
 pub const DEFAULT_MAX_SESSIONS: usize = 200;
 
-/// Unix seconds now.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// What the pages, the connections and the module share.
 pub struct Shared {
     state: RwLock<Arc<state::RacState>>,
@@ -68,6 +61,8 @@ pub struct Shared {
     pub registry: registry::Registry,
     pub spent: ticket::SpentTickets,
     pub instance_id: String,
+    /// The time tickets are issued and redeemed by.
+    pub clock: redoubt_outpost_proto::clock::SharedClock,
     pub max_sessions: usize,
     /// Where the RDP side of connections runs (IronRDP's futures are not `Send`): pinned local
     /// tasks on one thread per core.
@@ -162,6 +157,7 @@ pub async fn start(
         registry: registry::Registry::default(),
         spent: ticket::SpentTickets::default(),
         instance_id: context.instance_id.clone(),
+        clock: context.clock.clone(),
         max_sessions: DEFAULT_MAX_SESSIONS,
         rdp: tokio_util::task::LocalPoolHandle::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),

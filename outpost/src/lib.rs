@@ -29,6 +29,7 @@ pub mod tls;
 
 use anyhow::Context;
 use observe::OutpostMetrics;
+use redoubt_outpost_proto::clock::{SharedClock, SystemClock};
 use redoubt_outpost_proto::config::ConfigSnapshot;
 use runtime::Runtime;
 use settings::OutpostSettings;
@@ -148,14 +149,47 @@ impl RunningOutpost {
 
 /// Starts an outpost: binds the metrics listener, then runs the runtime in the background.
 pub async fn start(settings: OutpostSettings) -> anyhow::Result<RunningOutpost> {
-    start_with(settings, Vec::new()).await
+    start_with(settings, StartOptions::default()).await
 }
 
-/// [`start`] with protocol modules from other crates (the binary registers RAC this way).
+/// What an outpost is started with beyond its settings: what cannot come from a file or the
+/// environment.
+#[derive(Clone)]
+pub struct StartOptions {
+    /// Protocol modules from other crates (the binary registers RAC this way).
+    pub modules: Vec<module::ExternalModule>,
+    /// Where every decision that depends on the date reads the time (cookie and ticket expiry,
+    /// offline credential windows, event times). The wall clock outside tests; the core's
+    /// embedded outpost and the test harness pass the core's own clock.
+    pub clock: SharedClock,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            modules: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("modules", &self.modules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`start`] with [`StartOptions`].
 pub async fn start_with(
     settings: OutpostSettings,
-    external: Vec<module::ExternalModule>,
+    options: StartOptions,
 ) -> anyhow::Result<RunningOutpost> {
+    let StartOptions {
+        modules: external,
+        clock,
+    } = options;
     settings.validate()?;
     let tls = tls::client_config(&settings.ca_file, settings.danger_insecure)?;
     let http = reqwest::Client::builder()
@@ -199,6 +233,7 @@ pub async fn start_with(
         proxy_service: proxy_service_tx,
         external,
         instance_id: instance_id.clone(),
+        clock: clock.clone(),
     };
     let runtime = Arc::new(Runtime {
         http,

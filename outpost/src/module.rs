@@ -6,6 +6,7 @@
 use crate::apply::ChangeSummary;
 use crate::core_api::CoreApi;
 use crate::settings::OutpostSettings;
+use redoubt_outpost_proto::clock::SharedClock;
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -47,6 +48,8 @@ pub struct ModuleContext {
     pub external: Vec<ExternalModule>,
     /// This process's instance id, as the core lists it.
     pub instance_id: String,
+    /// The time, for every decision that depends on the date.
+    pub clock: SharedClock,
 }
 
 /// What starting a module returns.

@@ -178,7 +178,9 @@ impl Runtime {
             .with_label_values(&[&outpost.name, outpost.kind.as_str(), crate::VERSION])
             .set(1);
         self.metrics.applied_revision.set(snapshot.revision);
-        self.metrics.last_update.set(now_seconds());
+        self.metrics
+            .last_update
+            .set(self.module_context.clock.now());
         self.apply_to_module(&snapshot, summary).await;
         self.config.send_replace(Some(snapshot));
     }
@@ -472,12 +474,6 @@ fn closed(frame: Option<CloseFrame>) -> SessionError {
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -42,11 +42,11 @@ fn key(id: u32, byte: u8) -> SessionKey {
     }
 }
 
+/// The date the outpost under test reads (its clock is injected): 2027-01-15, whatever today is.
+const NOW: i64 = 1_800_000_000;
+
 fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64
+    NOW
 }
 
 /// Codes the stand-in core will redeem: code -> (nonce, PKCE challenge, redirect URI).
@@ -309,6 +309,7 @@ async fn harness_with(
         proxy_service,
         external: Vec::new(),
         instance_id: "test".into(),
+        clock: Arc::new(redoubt_outpost_proto::clock::ManualClock::new(NOW)),
     };
     let module = module::start(
         OutpostKind::Proxy,

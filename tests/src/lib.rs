@@ -56,6 +56,25 @@ pub struct TestCore {
 /// A change to the settings of a test core before it starts.
 pub type SettingsTweak = Box<dyn FnOnce(&mut CoreSettings) + Send>;
 
+/// Where every test core's clock starts: 2027-01-15T08:00:00Z, whatever the real date.
+pub const TEST_EPOCH: i64 = 1_800_000_000;
+
+thread_local! {
+    /// The clock of the core this test started last: outposts the test starts read it, so both
+    /// sides agree on the date (cookie, ticket and offline-credential expiry) whatever the
+    /// machine's date. A thread-local, because each test body runs on a thread of its own.
+    static CURRENT_CLOCK: std::cell::RefCell<Option<ManualClock>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The clock the test's outposts read: the last started core's, or one at [`TEST_EPOCH`] when
+/// the test started no core.
+pub fn outpost_clock() -> ManualClock {
+    CURRENT_CLOCK
+        .with_borrow(Clone::clone)
+        .unwrap_or_else(|| ManualClock::new(TEST_EPOCH))
+}
+
 /// Options for [`TestCore::start_with`].
 #[derive(Default)]
 pub struct CoreOptions {
@@ -92,7 +111,8 @@ impl TestCore {
         if let Some(tweak) = options.tweak {
             tweak(&mut settings);
         }
-        let clock = ManualClock::new(1_800_000_000);
+        let clock = ManualClock::new(TEST_EPOCH);
+        CURRENT_CLOCK.with_borrow_mut(|current| *current = Some(clock.clone()));
         let mut core = Self {
             url: String::new(),
             metrics_url: String::new(),
@@ -358,7 +378,11 @@ pub async fn start_outpost_with(
         *address = "127.0.0.1:0".into();
     }
     tweak(&mut settings);
-    redoubt_outpost::start_with(settings, vec![redoubt_outpost_rac::MODULE])
+    let options = redoubt_outpost::StartOptions {
+        modules: vec![redoubt_outpost_rac::MODULE],
+        clock: Arc::new(outpost_clock()),
+    };
+    redoubt_outpost::start_with(settings, options)
         .await
         .expect("outpost starts")
 }

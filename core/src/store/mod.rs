@@ -206,6 +206,11 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The injected clock (the embedded outpost reads it too).
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
     /// Seconds since the epoch, from the injected clock.
     pub fn now(&self) -> i64 {
         self.clock.now()

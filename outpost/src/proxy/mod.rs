@@ -116,6 +116,7 @@ fn build(
         metrics,
         verified,
         unverified,
+        context.clock.clone(),
     ));
     let module = Arc::new(ProxyModule {
         shared: shared.clone(),

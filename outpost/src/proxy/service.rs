@@ -20,6 +20,7 @@ use super::upstream::{BoxError, UpstreamBody, Upstreams, box_body};
 use crate::core_api::{CoreApi, CoreCallError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use redoubt_outpost_proto::clock::SharedClock;
 use redoubt_outpost_proto::credentials::{OutpostEvent, OutpostEventsRequest, PROXY_MISCONFIGURED};
 use redoubt_outpost_proto::oidc::{OUTPOST_PATH_PREFIX, TOKEN_PATH, TokenResponse};
 use redoubt_outpost_proto::provider::ProxyMode;
@@ -60,6 +61,8 @@ pub struct Shared {
     /// TLS towards upstreams: verifying (system roots and the CA file) and not.
     tls_verified: Arc<rustls::ClientConfig>,
     tls_unverified: Arc<rustls::ClientConfig>,
+    /// The time cookies, login states and sessions are judged by.
+    clock: SharedClock,
 }
 
 impl Shared {
@@ -70,6 +73,7 @@ impl Shared {
         metrics: ProxyMetrics,
         tls_verified: Arc<rustls::ClientConfig>,
         tls_unverified: Arc<rustls::ClientConfig>,
+        clock: SharedClock,
     ) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
@@ -80,7 +84,13 @@ impl Shared {
             misconfig: super::misconfig::MisconfigReports::default(),
             tls_verified,
             tls_unverified,
+            clock,
         }
+    }
+
+    /// Unix milliseconds now, from the injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The state as of the latest applied configuration.
@@ -125,13 +135,6 @@ impl std::fmt::Debug for ProxyService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyService").finish_non_exhaustive()
     }
-}
-
-/// Unix milliseconds now.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn redirect(location: &str) -> Response<ProxyBody> {
@@ -313,7 +316,7 @@ impl ProxyService {
         headers: &HeaderMap,
         client: SocketAddr,
     ) -> Result<Check, Response<ProxyBody>> {
-        let now = now_ms();
+        let now = self.shared.now_ms();
         let cookie = find_cookie(headers, &provider.cookie_name);
         let check = match cookie.and_then(|c| memo::recall(state.revision, provider.id, c)) {
             Some(session) => decide::still_good(state, session, false, now),
@@ -460,7 +463,7 @@ impl ProxyService {
             &provider.cookie_name,
             &value,
             cookie_scope(provider),
-            (session.exp - now_ms().div_euclid(1000)).max(0),
+            (session.exp - self.shared.now_ms().div_euclid(1000)).max(0),
         )
     }
 
@@ -742,7 +745,7 @@ impl ProxyService {
             rd,
             redirect_uri,
             login::LoginRandom::from_bytes(&bytes),
-            now_ms(),
+            self.shared.now_ms(),
         );
         let Some(sealed) = session::seal_state(&state.keys, &login_state, nonce) else {
             return (mode, Outcome::Unavailable, no_keys());
@@ -780,7 +783,7 @@ impl ProxyService {
             Err(host) => return (mode, Outcome::NotFound, pages::unknown_host(&host)),
         };
         let query = request.uri().query();
-        let now = now_ms();
+        let now = self.shared.now_ms();
         let home = format!("{}/", provider.origin);
         let bad_state = |why: &str| {
             tracing::info!(provider = provider.id, why, "a login callback was refused");
@@ -964,7 +967,7 @@ impl ProxyService {
             state,
             provider,
             find_cookie(request.headers(), &provider.cookie_name),
-            now_ms(),
+            self.shared.now_ms(),
         ) {
             Check::Session { session, .. } => Some(session),
             Check::Anonymous(_) => None,
