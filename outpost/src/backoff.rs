@@ -1,11 +1,11 @@
-//! Reconnect delays: exponential from 1 s to 5 min with "equal jitter" (half fixed, half random),
+//! Reconnect delays after a failed attempt: exponential from 0.5 s to 5 min with "equal jitter" (half fixed, half random),
 //! so a fleet of outposts does not reconnect in lockstep after the core restarts. Randomness is
 //! injected for tests.
 
 use std::time::Duration;
 
 /// First delay.
-pub const INITIAL: Duration = Duration::from_secs(1);
+pub const INITIAL: Duration = Duration::from_millis(500);
 /// Largest delay.
 pub const MAX: Duration = Duration::from_secs(300);
 
@@ -61,11 +61,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grows_from_one_second_to_five_minutes() {
+    fn grows_from_half_a_second_to_five_minutes() {
         let mut b = Backoff::default();
         let lows: Vec<Duration> = (0..12).map(|_| b.next_delay(0.0)).collect();
-        assert_eq!(lows[0], Duration::from_millis(500));
-        assert_eq!(lows[1], Duration::from_secs(1));
+        assert_eq!(lows[0], Duration::from_millis(250));
+        assert_eq!(lows[1], Duration::from_millis(500));
         assert_eq!(lows[11], MAX / 2);
         let mut b = Backoff::default();
         let highs: Vec<Duration> = (0..12).map(|_| b.next_delay(0.999_999)).collect();
@@ -80,7 +80,7 @@ mod tests {
         b.at_least(Duration::from_secs(30));
         assert!(b.next_delay(0.0) >= Duration::from_secs(15));
         b.reset();
-        assert_eq!(b.next_delay(0.0), Duration::from_millis(500));
+        assert_eq!(b.next_delay(0.0), Duration::from_millis(250));
         let r = os_random();
         assert!((0.0..1.0).contains(&r));
     }

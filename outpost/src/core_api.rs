@@ -2,12 +2,14 @@
 //! change a password, record events. Each call is bounded in time and body size; failures say
 //! whether the core answered (a verdict) or could not be reached (serve from the cache).
 
+use crate::endpoints::{CoreEndpoints, Endpoint};
 use redoubt_outpost_proto::credentials::{
     ChangePasswordRequest, ChangePasswordResponse, OutpostEventsRequest, VerifyCredentialsRequest,
     VerifyCredentialsResponse,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Path of the credential check.
@@ -40,27 +42,32 @@ impl CoreCallError {
 }
 
 /// A client for the outpost-facing API, authenticated with the outpost's token.
+/// Calls go to the endpoint the runtime uses; one that cannot be reached is skipped for the
+/// next ([`CoreEndpoints::with_failover`]).
 #[derive(Clone)]
 pub struct CoreApi {
-    http: reqwest::Client,
-    base_url: String,
+    endpoints: Arc<CoreEndpoints>,
     token: String,
 }
 
 impl std::fmt::Debug for CoreApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreApi")
-            .field("base_url", &self.base_url)
+            .field("endpoints", &self.endpoints)
             .finish_non_exhaustive()
     }
 }
 
 impl CoreApi {
-    /// A client for the core at `base_url` (no trailing slash).
+    /// A client for the core at `base_url` (one endpoint; tests and tools).
     pub fn new(http: reqwest::Client, base_url: &str, token: &str) -> Self {
+        Self::with_endpoints(Arc::new(CoreEndpoints::single(http, base_url)), token)
+    }
+
+    /// A client for the core's `endpoints`, shared with the runtime.
+    pub fn with_endpoints(endpoints: Arc<CoreEndpoints>, token: &str) -> Self {
         Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            endpoints,
             token: token.trim().to_owned(),
         }
     }
@@ -96,16 +103,20 @@ impl CoreApi {
         client_id: &str,
         form: String,
     ) -> Result<T, CoreCallError> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .basic_auth(client_id, Some(&self.token))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form);
-        self.send(path, request).await
+        let (status, bytes) = self
+            .send_raw(path, |endpoint| {
+                endpoint
+                    .http
+                    .post(format!("{}{path}", endpoint.base_url))
+                    .basic_auth(client_id, Some(&self.token))
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.clone())
+            })
+            .await?;
+        Self::parse(path, status, &bytes)
     }
 
     /// Posts a JSON body to an outpost-facing endpoint (bearer: the outpost's token).
@@ -124,12 +135,9 @@ impl CoreApi {
         path: &'static str,
         body: &B,
     ) -> Result<Result<T, R>, CoreCallError> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
-            .json(body);
-        let (status, bytes) = self.send_raw(path, request).await?;
+        let (status, bytes) = self
+            .send_raw(path, |e| self.json_request(&e, path, body))
+            .await?;
         if status.is_client_error()
             && let Ok(refusal) = serde_json::from_slice::<R>(&bytes)
         {
@@ -143,26 +151,40 @@ impl CoreApi {
         path: &'static str,
         body: &B,
     ) -> Result<T, CoreCallError> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
-            .json(body);
-        self.send(path, request).await
-    }
-
-    async fn send<T: DeserializeOwned>(
-        &self,
-        path: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, CoreCallError> {
-        let (status, bytes) = self.send_raw(path, request).await?;
+        let (status, bytes) = self
+            .send_raw(path, |e| self.json_request(&e, path, body))
+            .await?;
         Self::parse(path, status, &bytes)
     }
 
-    /// The status and body of an answer (server errors other than 500 count as unreachable).
+    fn json_request<B: Serialize>(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+        body: &B,
+    ) -> reqwest::RequestBuilder {
+        endpoint
+            .http
+            .post(format!("{}{path}", endpoint.base_url))
+            .bearer_auth(&self.token)
+            .json(body)
+    }
+
+    /// The status and body of an answer from the first endpoint that can be reached.
     async fn send_raw(
         &self,
+        path: &'static str,
+        request: impl Fn(Endpoint) -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), CoreCallError> {
+        self.endpoints
+            .with_failover(CoreCallError::is_unreachable, |endpoint| {
+                Self::exchange(path, request(endpoint))
+            })
+            .await
+    }
+
+    /// One request's status and body (server errors other than 500 count as unreachable).
+    async fn exchange(
         path: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), CoreCallError> {

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod core_api;
 pub mod credential_cache;
 pub mod credential_check;
+pub mod endpoints;
 pub mod fetch;
 #[cfg(test)]
 mod fuzzing;
@@ -192,12 +193,6 @@ pub async fn start_with(
     } = options;
     settings.validate()?;
     let tls = tls::client_config(&settings.ca_file, settings.danger_insecure)?;
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured((*tls).clone())
-        .timeout(std::time::Duration::from_secs(60))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()
-        .context("cannot build the HTTP client")?;
     let metrics = Arc::new(OutpostMetrics::new()?);
     let listener = tokio::net::TcpListener::bind(&settings.listen.metrics)
         .await
@@ -212,12 +207,18 @@ pub async fn start_with(
     let (connected_tx, connected_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
     let instance_id = random_id();
+    let endpoints = Arc::new(endpoints::CoreEndpoints::new(
+        settings.core_urls(),
+        tls.clone(),
+        endpoints::seed_of(&instance_id),
+    )?);
+    endpoints.resolve().await;
     let hostname = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     let state = StateStore::new(
         &settings.state_dir,
-        settings.base_url(),
+        &settings.core_urls(),
         settings.token.trim(),
     );
     let (listening_tx, listening_rx) = watch::channel(module::Listening::new());
@@ -225,7 +226,7 @@ pub async fn start_with(
     let (proxy_service_tx, proxy_service_rx) = watch::channel(None);
     let module_context = module::ModuleContext {
         settings: settings.clone(),
-        core: core_api::CoreApi::new(http.clone(), settings.base_url(), &settings.token),
+        core: core_api::CoreApi::with_endpoints(endpoints.clone(), &settings.token),
         registry: metrics.registry.clone(),
         listening: listening_tx,
         stop: stop_rx.clone(),
@@ -236,7 +237,7 @@ pub async fn start_with(
         clock: clock.clone(),
     };
     let runtime = Arc::new(Runtime {
-        http,
+        endpoints,
         tls,
         state,
         metrics: metrics.clone(),

@@ -22,6 +22,10 @@ pub struct OutpostMetrics {
     pub last_update: IntGauge,
     pub reconnects: IntCounter,
     pub messages: IntCounterVec,
+    /// The core endpoint in use (1) among those configured (0).
+    pub core_endpoint: IntGaugeVec,
+    /// Times the outpost moved to another core endpoint.
+    pub endpoint_switches: IntCounter,
 }
 
 impl OutpostMetrics {
@@ -58,6 +62,19 @@ impl OutpostMetrics {
             ),
             &["type"],
         )?;
+        let core_endpoint = IntGaugeVec::new(
+            Opts::new(
+                "redoubt_outpost_core_endpoint",
+                "Core endpoints from REDOUBT_URL (one per address when a name resolves to several): 1 for the one in use",
+            ),
+            &["endpoint"],
+        )?;
+        let endpoint_switches = IntCounter::new(
+            "redoubt_outpost_core_endpoint_switches_total",
+            "Times the outpost moved to another core endpoint (failover or return to its preferred one)",
+        )?;
+        registry.register(Box::new(core_endpoint.clone()))?;
+        registry.register(Box::new(endpoint_switches.clone()))?;
         registry.register(Box::new(info.clone()))?;
         registry.register(Box::new(connected.clone()))?;
         registry.register(Box::new(applied_revision.clone()))?;
@@ -72,6 +89,8 @@ impl OutpostMetrics {
             last_update,
             reconnects,
             messages,
+            core_endpoint,
+            endpoint_switches,
         })
     }
 

@@ -4,6 +4,7 @@
 
 use crate::apply::{ChangeSummary, apply_changes};
 use crate::backoff::{Backoff, os_random};
+use crate::endpoints::{CoreEndpoints, Endpoint, Next, Rotation};
 use crate::module::{ModuleContext, ProtocolModule};
 use crate::observe::OutpostMetrics;
 use crate::settings::OutpostSettings;
@@ -38,6 +39,11 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Nothing heard from the core (not even a pong) for this long, or for three heartbeat
 /// intervals if that is longer: the connection is dead even if TCP has not noticed.
 const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// Largest random delay before reconnecting at once (after a lost session, or to the next
+/// endpoint), so a fleet of outposts does not arrive in the same millisecond.
+const IMMEDIATE_JITTER: Duration = Duration::from_millis(250);
+/// Longest wait for the preferred endpoint's readiness check.
+const FAILBACK_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for the core to answer a close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -65,7 +71,8 @@ pub enum SessionError {
 /// Everything the runtime shares with the rest of the process.
 pub struct Runtime {
     pub settings: OutpostSettings,
-    pub http: reqwest::Client,
+    /// Where the core is: the control channel and REST calls use the current endpoint.
+    pub endpoints: Arc<CoreEndpoints>,
     pub tls: Arc<rustls::ClientConfig>,
     pub state: StateStore,
     pub metrics: Arc<OutpostMetrics>,
@@ -92,13 +99,19 @@ pub enum ModuleSlot {
 enum End {
     Stopped,
     Lost,
+    /// The preferred endpoint is back: reconnect there.
+    FailBack,
 }
 
-/// What outlives one session: the backoff and whether the channel was ever up.
+/// What outlives one session: the backoff, the endpoint rotation and whether the channel was
+/// ever up.
 #[derive(Default)]
 struct Attempts {
     backoff: Backoff,
+    rotation: Rotation,
     welcomed: bool,
+    /// Whether the current session got as far as the core's welcome.
+    up: bool,
 }
 
 impl Runtime {
@@ -114,8 +127,10 @@ impl Runtime {
                 .await;
         }
         let mut attempts = Attempts::default();
+        self.show_endpoint();
         loop {
             let started = Instant::now();
+            attempts.up = false;
             let result = self.session(&mut attempts, stop.clone()).await;
             self.connected.send_replace(false);
             self.metrics.connected.set(0);
@@ -132,7 +147,30 @@ impl Runtime {
             if refused {
                 attempts.backoff.at_least(REFUSED_FLOOR);
             }
-            let delay = attempts.backoff.next_delay(os_random());
+            let next = if matches!(result, Ok(End::FailBack)) {
+                self.switch_to(self.endpoints.preferred());
+                Next::Now
+            } else if attempts.up && !refused {
+                // The channel was up: the core closed it, restarted or the network blinked.
+                // A new attempt may well work at once; the backoff starts when one fails.
+                attempts.rotation.lost()
+            } else {
+                let len = self.endpoints.all().len();
+                let (index, next) = attempts
+                    .rotation
+                    .failed(self.endpoints.current_index(), len);
+                if next == Next::Backoff {
+                    // Every endpoint failed: names may resolve to other addresses by now.
+                    self.endpoints.resolve().await;
+                }
+                self.switch_to(index);
+                next
+            };
+            let delay = match next {
+                // A little jitter, so a fleet does not arrive in the same millisecond.
+                Next::Now => IMMEDIATE_JITTER.mul_f64(os_random()),
+                Next::Backoff => attempts.backoff.next_delay(os_random()),
+            };
             let retry = format!("retrying in {:.1} s", delay.as_secs_f64());
             let unready = if self.config.borrow().is_none() {
                 "; not ready: no configuration yet"
@@ -140,6 +178,10 @@ impl Runtime {
                 ""
             };
             match result {
+                Ok(End::FailBack) => tracing::info!(
+                    "the preferred core endpoint {} is back; moving to it",
+                    self.endpoints.current().label()
+                ),
                 Ok(_) => tracing::warn!("the control channel to the core was lost; {retry}"),
                 Err(error) if refused => tracing::error!("{error}; {retry}{unready}"),
                 Err(error) => tracing::warn!("{error}; {retry}{unready}"),
@@ -150,6 +192,48 @@ impl Runtime {
                 () = stopped(&mut stop) => return,
             }
         }
+    }
+
+    /// Makes endpoint `index` current (logged and counted when it changes).
+    fn switch_to(&self, index: usize) {
+        let before = self.endpoints.current_index();
+        if before == index {
+            return;
+        }
+        self.endpoints.set_current(index);
+        self.metrics.endpoint_switches.inc();
+        tracing::info!(
+            endpoint = %self.endpoints.current().label(),
+            "using another core endpoint"
+        );
+        self.show_endpoint();
+    }
+
+    /// Publishes which endpoint is in use.
+    fn show_endpoint(&self) {
+        let current = self.endpoints.current_index();
+        self.metrics.core_endpoint.reset();
+        for (index, endpoint) in self.endpoints.all().iter().enumerate() {
+            self.metrics
+                .core_endpoint
+                .with_label_values(&[&endpoint.label()])
+                .set(i64::from(index == current));
+        }
+    }
+
+    /// Whether the preferred endpoint answers its readiness check (asked while another one is
+    /// in use).
+    async fn preferred_is_back(&self) -> bool {
+        let preferred = self.endpoints.preferred();
+        let Some(endpoint) = self.endpoints.all().get(preferred).cloned() else {
+            return false;
+        };
+        let probe = endpoint
+            .http
+            .get(format!("{}/-/health/ready", endpoint.base_url))
+            .timeout(FAILBACK_PROBE_TIMEOUT)
+            .send();
+        matches!(probe.await, Ok(response) if response.status().is_success())
     }
 
     fn held(&self) -> Option<Arc<ConfigSnapshot>> {
@@ -218,9 +302,10 @@ impl Runtime {
 
     /// `GET /api/v1/outpost/config`.
     async fn fetch(&self) -> Result<ConfigSnapshot, SessionError> {
+        let endpoint = self.endpoints.current();
         crate::fetch::fetch_config(
-            &self.http,
-            self.settings.base_url(),
+            &endpoint.http,
+            &endpoint.base_url,
             self.settings.token.trim(),
         )
         .await
@@ -228,7 +313,8 @@ impl Runtime {
 
     /// Opens the WebSocket (TLS as configured), bounded by [`CONNECT_TIMEOUT`].
     async fn connect(&self) -> Result<Socket, SessionError> {
-        let base = self.settings.base_url();
+        let endpoint = self.endpoints.current();
+        let base = endpoint.base_url.as_str();
         let url = format!("{}{CHANNEL_PATH}", base.replacen("http", "ws", 1));
         let mut request = url
             .as_str()
@@ -245,16 +331,17 @@ impl Runtime {
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
         let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
-        let handshake = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(config),
-            false,
-            Some(connector),
-        );
         let unreachable = |cause: String| SessionError::Unreachable {
-            url: base.to_owned(),
+            url: endpoint.label(),
             cause,
         };
+        let stream = tcp_connect(&endpoint).await.map_err(unreachable)?;
+        let handshake = tokio_tungstenite::client_async_tls_with_config(
+            request,
+            stream,
+            Some(config),
+            Some(connector),
+        );
         match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
             Ok(Ok((socket, _))) => Ok(socket),
             Ok(Err(WsError::Http(response))) if response.status() == 401 => Err(
@@ -307,6 +394,9 @@ impl Runtime {
         send(&mut socket, &hello).await?;
         let mut period = Duration::from_secs(DEFAULT_HEARTBEAT_SECONDS);
         let mut heartbeat = ticker(period);
+        let failback_every = Duration::from_secs(self.settings.core_failback_seconds.max(1));
+        let failback_enabled = self.settings.core_failback_seconds > 0;
+        let mut failback = ticker(failback_every);
         let mut deadline = Instant::now() + silence_limit(period);
         loop {
             tokio::select! {
@@ -346,7 +436,9 @@ impl Runtime {
                                 self.metrics.reconnects.inc();
                             }
                             attempts.welcomed = true;
+                            attempts.up = true;
                             attempts.backoff.reset();
+                            attempts.rotation.succeeded();
                             tracing::info!(%core_version, heartbeat_seconds = period.as_secs(), "control channel up");
                             continue;
                         }
@@ -367,6 +459,14 @@ impl Runtime {
                 () = stopped(&mut stop) => {
                     close(&mut socket, WsCloseCode::Away, "the outpost is shutting down").await;
                     return Ok(End::Stopped);
+                }
+                _ = failback.tick(), if failback_enabled
+                    && self.endpoints.current_index() != self.endpoints.preferred() =>
+                {
+                    if self.preferred_is_back().await {
+                        close(&mut socket, WsCloseCode::Normal, "returning to the preferred core endpoint").await;
+                        return Ok(End::FailBack);
+                    }
                 }
                 _ = heartbeat.tick() => {
                     let applied_revision = self.held().map_or(0, |s| s.revision);
@@ -415,6 +515,36 @@ impl Runtime {
                 Ok(revision)
             }
         }
+    }
+}
+
+/// Opens the TCP connection to `endpoint` (its pinned address, or its host name), bounded by
+/// [`crate::endpoints::CONNECT_TIMEOUT`] so a dead replica does not delay the failover.
+async fn tcp_connect(endpoint: &Endpoint) -> Result<TcpStream, String> {
+    let parsed = url::Url::parse(&endpoint.base_url).map_err(|e| e.to_string())?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let connect = async {
+        match endpoint.addr {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => {
+                let host = parsed
+                    .host_str()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']']);
+                TcpStream::connect((host, port)).await
+            }
+        }
+    };
+    match tokio::time::timeout(crate::endpoints::CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!(
+            "no TCP connection within {} s",
+            crate::endpoints::CONNECT_TIMEOUT.as_secs()
+        )),
     }
 }
 

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutpostSettings {
-    /// Base URL of the core's API, e.g. `https://redoubt.example.com`.
+    /// Base URL of the core's API, e.g. `https://redoubt.example.com`; several core replicas
+    /// comma-separated (`https://core-a.example.com,https://core-b.example.com`).
     pub url: String,
     /// The outpost's token, from `redoubt-core outposts create`.
     pub token: String,
@@ -29,6 +30,9 @@ pub struct OutpostSettings {
     pub credential_offline_seconds: u64,
     /// The certificate LDAPS and StartTLS (LDAP outposts) and HTTPS (proxy outposts) present.
     pub tls: TlsSettings,
+    /// While connected to a core endpoint other than the one this instance prefers (after a
+    /// failover), how often to check whether the preferred one is back, in seconds (0: never).
+    pub core_failback_seconds: u64,
 }
 
 /// PEM files of the certificate (chain) and private key served to LDAP clients and, on a proxy
@@ -67,6 +71,7 @@ impl Default for OutpostSettings {
             credential_cache_seconds: 300,
             credential_offline_seconds: 86_400,
             tls: TlsSettings::default(),
+            core_failback_seconds: 60,
         }
     }
 }
@@ -92,7 +97,9 @@ pub enum SettingsError {
         "REDOUBT_URL is not set: give the core's URL, e.g. REDOUBT_URL=https://redoubt.example.com"
     )]
     MissingUrl,
-    #[error("REDOUBT_URL `{0}` must start with http:// or https://")]
+    #[error(
+        "REDOUBT_URL `{0}` is not an absolute http:// or https:// URL (several URLs are separated by commas)"
+    )]
     BadUrl(String),
     #[error(
         "REDOUBT_TOKEN is not set: use the token `redoubt-core outposts create` printed (or REDOUBT_TOKEN_FILE)"
@@ -124,6 +131,7 @@ impl std::fmt::Debug for OutpostSettings {
                 &self.credential_offline_seconds,
             )
             .field("tls", &self.tls)
+            .field("core_failback_seconds", &self.core_failback_seconds)
             .finish()
     }
 }
@@ -131,11 +139,16 @@ impl std::fmt::Debug for OutpostSettings {
 impl OutpostSettings {
     /// Checks what the runtime cannot do without.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.url.is_empty() {
+        let urls = self.core_urls();
+        if urls.is_empty() {
             return Err(SettingsError::MissingUrl);
         }
-        if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
-            return Err(SettingsError::BadUrl(self.url.clone()));
+        for url in urls {
+            let absolute = url::Url::parse(&url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !absolute {
+                return Err(SettingsError::BadUrl(url));
+            }
         }
         if self.token.trim().is_empty() {
             return Err(SettingsError::MissingToken);
@@ -143,15 +156,46 @@ impl OutpostSettings {
         Ok(())
     }
 
-    /// The core URL without a trailing slash.
-    pub fn base_url(&self) -> &str {
-        self.url.trim_end_matches('/')
+    /// The core URLs (`url` split at commas), each without a trailing slash, duplicates
+    /// dropped.
+    pub fn core_urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for part in self.url.split(',') {
+            let url = part.trim().trim_end_matches('/');
+            if !url.is_empty() && !urls.iter().any(|u| u == url) {
+                urls.push(url.to_owned());
+            }
+        }
+        urls
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_takes_a_comma_separated_list() {
+        let mut settings = OutpostSettings {
+            url: " https://a.example.com/, https://b.example.com:9443 ,https://a.example.com"
+                .into(),
+            token: "rdt_x".into(),
+            ..OutpostSettings::default()
+        };
+        assert_eq!(
+            settings.core_urls(),
+            ["https://a.example.com", "https://b.example.com:9443"]
+        );
+        assert!(settings.validate().is_ok());
+        settings.url = "https://a.example.com,core-b:9443".into();
+        let error = settings.validate().expect_err("a URL without a scheme");
+        assert!(error.to_string().contains("`core-b:9443`"), "{error}");
+        settings.url = " , ".into();
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::MissingUrl)
+        ));
+    }
 
     #[test]
     fn ca_file_is_a_path_and_token_file_reads_the_token() {

@@ -19,6 +19,7 @@ pub const STATE_FILE: &str = "state.json";
 struct StateFile {
     format: String,
     version: u32,
+    /// The core URLs the outpost was configured with, comma-separated.
     core_url: String,
     token_fingerprint: String,
     snapshot: ConfigSnapshot,
@@ -28,7 +29,7 @@ struct StateFile {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     path: PathBuf,
-    core_url: String,
+    core_urls: Vec<String>,
     fingerprint: String,
 }
 
@@ -50,11 +51,14 @@ pub fn fingerprint(token: &str) -> String {
 }
 
 impl StateStore {
-    /// The state of `token` at `core_url` in `dir`.
-    pub fn new(dir: &Path, core_url: &str, token: &str) -> Self {
+    /// The state of `token` at the core `core_urls` lists (replicas of one core) in `dir`.
+    pub fn new(dir: &Path, core_urls: &[String], token: &str) -> Self {
         Self {
             path: dir.join(STATE_FILE),
-            core_url: core_url.trim_end_matches('/').to_owned(),
+            core_urls: core_urls
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect(),
             fingerprint: fingerprint(token),
         }
     }
@@ -95,10 +99,16 @@ impl StateStore {
                 file.format, file.version
             ));
         }
-        if file.core_url != self.core_url {
+        // Replicas were added or removed: the same core as long as one URL is still listed.
+        let same_core = file
+            .core_url
+            .split(',')
+            .any(|url| self.core_urls.iter().any(|u| u == url.trim()));
+        if !same_core {
             return Err(format!(
                 "it was written for the core at {}, not {}",
-                file.core_url, self.core_url
+                file.core_url,
+                self.core_urls.join(",")
             ));
         }
         if file.token_fingerprint != self.fingerprint {
@@ -112,7 +122,7 @@ impl StateStore {
         let file = StateFile {
             format: FORMAT.to_owned(),
             version: VERSION,
-            core_url: self.core_url.clone(),
+            core_url: self.core_urls.join(","),
             token_fingerprint: self.fingerprint.clone(),
             snapshot: snapshot.clone(),
         };
@@ -166,7 +176,7 @@ mod tests {
     #[test]
     fn round_trip_private_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = StateStore::new(dir.path(), "http://core:9000/", "rdt_a");
+        let store = StateStore::new(dir.path(), &["http://core:9000/".to_owned()], "rdt_a");
         assert!(store.load().is_none());
         store.save(&snapshot()).expect("save");
         assert_eq!(store.load(), Some(snapshot()));
@@ -183,17 +193,27 @@ mod tests {
     #[test]
     fn corrupt_or_foreign_files_are_ignored() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = StateStore::new(dir.path(), "http://core:9000", "rdt_a");
+        let store = StateStore::new(dir.path(), &["http://core:9000".to_owned()], "rdt_a");
         store.save(&snapshot()).expect("save");
         assert!(
-            StateStore::new(dir.path(), "http://core:9000", "rdt_b")
+            StateStore::new(dir.path(), &["http://core:9000".to_owned()], "rdt_b")
                 .load()
                 .is_none()
         );
         assert!(
-            StateStore::new(dir.path(), "http://other:9000", "rdt_a")
+            StateStore::new(dir.path(), &["http://other:9000".to_owned()], "rdt_a")
                 .load()
                 .is_none()
+        );
+        // A replica added to the list: still the same core.
+        let replicas = [
+            "http://other:9000".to_owned(),
+            "http://core:9000".to_owned(),
+        ];
+        assert!(
+            StateStore::new(dir.path(), &replicas, "rdt_a")
+                .load()
+                .is_some()
         );
         std::fs::write(
             store.path(),

@@ -217,8 +217,13 @@ async fn list_instances(
         records
             .into_iter()
             .map(|r| {
+                // Its replica records it every second while the session lasts; a replica that
+                // died records nothing more, so an instance not heard within the heartbeat
+                // timeout (three heartbeats, as the session itself) is shown disconnected on
+                // every replica.
+                let connected = r.connected && now - r.last_seen <= heartbeat * 3 + 1;
                 // Healthy: heard within 1.5 heartbeats (plus the registry's flush interval).
-                let healthy = r.connected && now - r.last_seen <= heartbeat * 3 / 2 + 1;
+                let healthy = connected && now - r.last_seen <= heartbeat * 3 / 2 + 1;
                 InstanceDto {
                     outdated: r.software_version != crate::VERSION,
                     up_to_date: r.applied_revision == Some(revision),
@@ -230,7 +235,7 @@ async fn list_instances(
                     protocol_version: r.protocol_version,
                     applied_revision: r.applied_revision,
                     remote_address: r.remote_address,
-                    connected: r.connected,
+                    connected,
                     connected_at: rfc3339(r.connected_at),
                     last_seen: rfc3339(r.last_seen),
                 }

@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 /// The proxy protocol module.
 pub struct ProxyModule {
     shared: Arc<Shared>,
-    core_url: String,
+    core_urls: Vec<String>,
     /// The warnings last logged, so a change set does not repeat them.
     warned: Mutex<Vec<Warning>>,
 }
@@ -51,7 +51,7 @@ pub struct ProxyModule {
 impl ProxyModule {
     fn install(&self, config: &ConfigSnapshot, summary: &ChangeSummary) {
         let before = self.shared.state().revocations.len();
-        let (state, warnings) = ProxyState::build(config, &self.core_url);
+        let (state, warnings) = ProxyState::build(config, &self.core_urls);
         let metrics = &self.shared.metrics;
         let after = state.revocations.len();
         if !summary.snapshot && after > before {
@@ -109,7 +109,7 @@ fn build(
         .context("the TLS configuration for upstreams")?;
     let unverified =
         crate::tls::unverified_client_config().context("the TLS configuration for upstreams")?;
-    let core_url = settings.base_url().to_owned();
+    let core_urls = settings.core_urls();
     let shared = Arc::new(Shared::new(
         ProxyState::default(),
         context.core.clone(),
@@ -120,7 +120,7 @@ fn build(
     ));
     let module = Arc::new(ProxyModule {
         shared: shared.clone(),
-        core_url,
+        core_urls,
         warned: Mutex::new(Vec::new()),
     });
     module.install(config, &ChangeSummary::snapshot());

@@ -209,8 +209,8 @@ pub struct ProxyState {
 pub struct Warning(pub String);
 
 impl ProxyState {
-    /// Builds the state from `snapshot`; `core_url` is the core as the outpost reaches it.
-    pub fn build(snapshot: &ConfigSnapshot, core_url: &str) -> (Self, Vec<Warning>) {
+    /// Builds the state from `snapshot`; `core_urls` are the core as the outpost reaches it.
+    pub fn build(snapshot: &ConfigSnapshot, core_urls: &[String]) -> (Self, Vec<Warning>) {
         let mut warnings = Vec::new();
         let mut providers = Vec::new();
         for provider in &snapshot.config.providers {
@@ -277,16 +277,22 @@ impl ProxyState {
                 "the core sent no session keys: nobody can log in through this outpost yet".into(),
             ));
         }
-        let core_url = core_url.trim_end_matches('/').to_owned();
+        let core_urls: Vec<String> = core_urls
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect();
         let core_public_url = sessions
             .core_public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned())
             .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| core_url.clone());
+            .or_else(|| core_urls.first().cloned())
+            .unwrap_or_default();
         let mut issuers = vec![core_public_url.clone()];
-        if core_url != core_public_url {
-            issuers.push(core_url);
+        for url in core_urls {
+            if !issuers.contains(&url) {
+                issuers.push(url);
+            }
         }
         let state = Self {
             revision: snapshot.revision,
@@ -508,7 +514,7 @@ pub(crate) mod tests {
                            "cookie_domain": ".corp.example"}),
                 ),
             ]),
-            "http://core:9000",
+            &["http://core:9000".to_owned()],
         );
         assert!(warnings.is_empty(), "{warnings:?}");
         state
@@ -589,7 +595,7 @@ pub(crate) mod tests {
                            "skip_path_regex": ["(unclosed"]}),
                 ),
             ]),
-            "http://core",
+            &["http://core".to_owned()],
         );
         assert_eq!(state.providers.len(), 1);
         assert!(state.providers[0].skip.is_none());
