@@ -10,6 +10,7 @@ mod directory;
 mod embedded;
 mod errors;
 mod examples;
+mod failover;
 mod ldap;
 mod login;
 mod oidc;

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod channel;
+pub mod core_process;
 pub mod database;
 pub mod guac_client;
 pub mod http;
@@ -359,6 +360,27 @@ pub async fn start_outpost_with(
     state_dir: &std::path::Path,
     tweak: impl FnOnce(&mut redoubt_outpost::settings::OutpostSettings),
 ) -> redoubt_outpost::RunningOutpost {
+    start_outpost_on_clock(core_url, token, state_dir, tweak, Arc::new(outpost_clock())).await
+}
+
+/// [`start_outpost_with`] for a core that runs on the wall clock ([`core_process::CoreProcess`]).
+pub async fn start_outpost_on_wall_clock(
+    core_url: &str,
+    token: &str,
+    state_dir: &std::path::Path,
+    tweak: impl FnOnce(&mut redoubt_outpost::settings::OutpostSettings),
+) -> redoubt_outpost::RunningOutpost {
+    let clock = Arc::new(redoubt_core::clock::SystemClock);
+    start_outpost_on_clock(core_url, token, state_dir, tweak, clock).await
+}
+
+async fn start_outpost_on_clock(
+    core_url: &str,
+    token: &str,
+    state_dir: &std::path::Path,
+    tweak: impl FnOnce(&mut redoubt_outpost::settings::OutpostSettings),
+    clock: redoubt_core::clock::SharedClock,
+) -> redoubt_outpost::RunningOutpost {
     init_logging();
     let mut settings = redoubt_outpost::settings::OutpostSettings {
         url: core_url.to_owned(),
@@ -380,7 +402,7 @@ pub async fn start_outpost_with(
     tweak(&mut settings);
     let options = redoubt_outpost::StartOptions {
         modules: vec![redoubt_outpost_rac::MODULE],
-        clock: Arc::new(outpost_clock()),
+        clock,
     };
     redoubt_outpost::start_with(settings, options)
         .await
@@ -447,7 +469,8 @@ pub fn promtool_check(text: &str) -> bool {
     true
 }
 
-fn init_logging() {
+/// Installs the ring crypto provider and a test log writer (once per process).
+pub fn init_logging() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("REDOUBT_TEST_LOG").unwrap_or_else(|_| "warn".into()))
