@@ -231,7 +231,12 @@ fn print_run_instructions(url: &str, outpost: &Value, token: &str) {
     println!(
         "\nIts token is shown this once (the core keeps only a hash); store it now:\n\n  {token}\n"
     );
-    println!("Environment of the outpost:\n  REDOUBT_URL={url}\n  REDOUBT_TOKEN={token}\n");
+    println!(
+        "Environment of the outpost:\n  REDOUBT_URL={url}\n  REDOUBT_TOKEN={token}\n  \
+         (With several core replicas, list each, comma-separated: \
+         REDOUBT_URL=https://core-a.example.com,https://core-b.example.com; the outpost fails over \
+         between them within seconds.)\n"
+    );
     println!(
         "systemd (install systemd/redoubt-outpost@.service of the Redoubt sources in \
          /etc/systemd/system/ first):\n  \
