@@ -86,7 +86,7 @@ impl LdapProviderSettings {
 #[serde(deny_unknown_fields)]
 pub struct RadiusProviderSettings {
     /// The shared secret NAS clients use (RFC 2865 section 3).
-    pub shared_secret: String,
+    pub shared_secret: crate::secret::Secret,
     /// Client networks in CIDR form; requests from elsewhere are dropped.
     pub client_networks: Vec<String>,
     /// Ask users who have TOTP for a code.
@@ -266,7 +266,7 @@ impl RadiusReplyRule {
 impl RadiusProviderSettings {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.shared_secret.len() < 8 {
+        if self.shared_secret.expose().len() < 8 {
             return Err(err("shared_secret", "must be at least 8 characters"));
         }
         if self.client_networks.is_empty() {

@@ -99,7 +99,7 @@ impl TestCore {
             data_dir: data_dir.path().to_owned(),
             database_url: database.url.clone(),
             bootstrap_password: ADMIN_PASSWORD.into(),
-            bootstrap_token: admin_token.clone(),
+            bootstrap_token: admin_token.clone().into(),
             ..CoreSettings::default()
         };
         settings.listen.http = "127.0.0.1:0".into();

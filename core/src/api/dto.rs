@@ -338,6 +338,59 @@ pub struct ProviderDto {
     pub client_secret: Option<String>,
 }
 
+/// Settings members that hold secrets, by provider kind: left out of provider bodies unless the
+/// request asks with `?reveal=secrets` (the answer that created the provider echoes them once).
+pub fn secret_settings(kind: model::ProviderKind) -> &'static [&'static str] {
+    match kind {
+        model::ProviderKind::Radius => &["shared_secret"],
+        _ => &[],
+    }
+}
+
+/// `?reveal=secrets`: include the secrets of a provider's settings in the answer.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RevealQuery {
+    /// `secrets` shows secret settings (such as a RADIUS shared secret); otherwise they are left out.
+    pub reveal: Option<RevealWhat>,
+}
+
+/// What `?reveal=` may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RevealWhat {
+    Secrets,
+}
+
+impl RevealQuery {
+    /// Whether secrets are asked for.
+    pub fn secrets(&self) -> bool {
+        self.reveal == Some(RevealWhat::Secrets)
+    }
+}
+
+impl ProviderDto {
+    /// The provider's body with its secret settings left out.
+    pub fn redacted(p: model::Provider) -> Self {
+        let mut dto = Self::from(p);
+        if let (Ok(kind), Some(settings)) = (
+            dto.kind.parse::<model::ProviderKind>(),
+            dto.settings.as_object_mut(),
+        ) {
+            for key in secret_settings(kind) {
+                settings.remove(*key);
+            }
+        }
+        dto
+    }
+
+    /// Redacted unless `reveal`.
+    pub fn revealing(p: model::Provider, reveal: bool) -> Self {
+        if reveal { Self::from(p) } else { Self::redacted(p) }
+    }
+}
+
 impl From<model::Provider> for ProviderDto {
     fn from(p: model::Provider) -> Self {
         Self {
