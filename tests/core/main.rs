@@ -4,6 +4,7 @@
 mod bootstrap;
 mod channel;
 mod cli;
+mod config_errors;
 mod credentials;
 mod database_loss;
 mod directory;
@@ -21,5 +22,6 @@ mod proxy_peers;
 mod rac;
 mod rac_browser;
 mod rac_outpost;
+mod secrets;
 mod radius;
 mod tokens;

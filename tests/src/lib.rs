@@ -426,6 +426,22 @@ pub fn core_binary() -> PathBuf {
     binary
 }
 
+/// The `redoubt-outpost` binary built next to the test binary.
+pub fn outpost_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = profile_dir.join("redoubt-outpost");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first with `cargo build -p redoubt-outpost-bin`",
+        binary.display()
+    );
+    binary
+}
+
 /// Whether a missing external tool (promtool, ...) must fail the test rather than skip it.
 /// The README's test command sets `REDOUBT_REQUIRE_PEERS=1` after installing them.
 pub fn peers_required() -> bool {
