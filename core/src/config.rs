@@ -41,6 +41,9 @@ pub struct CoreSettings {
     pub embedded_outpost: EmbeddedOutpostSettings,
 }
 
+/// Longest login session at the core: 30 days (session revocations are kept that long).
+pub const MAX_WEB_SESSION_SECONDS: i64 = 30 * 86_400;
+
 /// The login pages.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -226,6 +229,13 @@ impl CoreSettings {
             checks::absolute_http_url("REDOUBT_EXTERNAL_URL", &self.external_url)?;
         }
         checks::cert_pair("REDOUBT_TLS__", &self.tls.cert_file, &self.tls.key_file)?;
+        if !(60..=MAX_WEB_SESSION_SECONDS).contains(&self.web.session_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "REDOUBT_WEB__SESSION_SECONDS `{}` is out of range: use 60 to {MAX_WEB_SESSION_SECONDS} \
+                 (30 days, as long as a sign-out or password change is remembered)",
+                self.web.session_seconds
+            )));
+        }
         Ok(())
     }
 
@@ -310,5 +320,9 @@ mod tests {
         assert!(check(&[("REDOUBT_EXTERNAL_URL", "id.example.com")]).contains("REDOUBT_EXTERNAL_URL"));
         assert!(check(&[("REDOUBT_TLS__CERT_FILE", "/c.pem")]).contains("REDOUBT_TLS__KEY_FILE"));
         assert!(check(&[("REDOUBT_LISTEN__HTPP", "x")]).contains("REDOUBT_LISTEN__HTTP"));
+        assert!(
+            check(&[("REDOUBT_WEB__SESSION_SECONDS", "31536000")])
+                .contains("use 60 to 2592000")
+        );
     }
 }

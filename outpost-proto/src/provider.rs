@@ -497,6 +497,11 @@ pub struct OidcProviderSettings {
 }
 
 impl OidcProviderSettings {
+    /// Longest access-token lifetime: 1 day.
+    pub const MAX_ACCESS_VALIDITY: u64 = 86_400;
+    /// Longest refresh-token lifetime: 30 days, as long as a session revocation is kept.
+    pub const MAX_REFRESH_VALIDITY: u64 = 30 * 86_400;
+
     fn default_access_validity() -> u64 {
         600
     }
@@ -531,6 +536,18 @@ impl OidcProviderSettings {
             return Err(err(
                 "access_token_validity_seconds",
                 "validities must be positive",
+            ));
+        }
+        if self.access_token_validity_seconds > Self::MAX_ACCESS_VALIDITY {
+            return Err(err(
+                "access_token_validity_seconds",
+                format!("must be at most {} (1 day)", Self::MAX_ACCESS_VALIDITY),
+            ));
+        }
+        if self.refresh_token_validity_seconds > Self::MAX_REFRESH_VALIDITY {
+            return Err(err(
+                "refresh_token_validity_seconds",
+                format!("must be at most {} (30 days)", Self::MAX_REFRESH_VALIDITY),
             ));
         }
         Ok(())

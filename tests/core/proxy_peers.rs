@@ -364,11 +364,26 @@ async fn chromium_logs_in_through_nginx_with_password_and_totp() {
         location(&anonymous)
     );
 
-    // Sign-out: the session ends here and at the core; the app asks for a login again.
+    // Sign-out: the core asks first (a GET changes nothing), then the session ends there and,
+    // through the revocation, here; the app asks for a login again.
     browser
         .goto(&format!("{app}/outpost.redoubt/sign_out"))
         .await
         .expect("sign out");
+    assert!(
+        browser
+            .body_text()
+            .await
+            .expect("text")
+            .contains("Do you want to sign out"),
+        "a confirmation page"
+    );
+    let confirm = browser.find("button[type=submit]").await.expect("button");
+    browser.click(&confirm).await.expect("confirm");
+    browser
+        .wait_for_text(|text| (!text.contains("Do you want to sign out")).then_some(()))
+        .await
+        .expect("signed out");
     browser
         .goto(&format!("{app}/dashboard"))
         .await

@@ -535,7 +535,7 @@ impl From<model::ApiToken> for ApiTokenDto {
 pub struct CreateToken {
     #[serde(default)]
     pub description: String,
-    /// Lifetime in seconds; absent means no expiry.
+    /// Lifetime in seconds, at most 31536000 (365 days); absent means 365 days.
     #[serde(default)]
     pub expires_in_seconds: Option<u64>,
     /// The user the token acts for (a superuser); defaults to the caller.
@@ -558,7 +558,7 @@ pub struct LoginRequest {
     pub password: String,
     #[serde(default)]
     pub totp_code: Option<String>,
-    /// Token lifetime in seconds (default 12 hours).
+    /// Token lifetime in seconds (default 12 hours, at most 86400).
     #[serde(default)]
     pub expires_in_seconds: Option<u64>,
 }
