@@ -710,7 +710,7 @@ async fn over_https_the_session_lives_in_host_prefixed_cookies_only() {
 }
 
 /// Sends `request` (bytes) over a fresh TCP connection; returns the status code of the answer.
-async fn raw_status(addr: &str, request: &[u8]) -> u16 {
+pub(crate) async fn raw_status(addr: &str, request: &[u8]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("write");

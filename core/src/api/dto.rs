@@ -127,10 +127,13 @@ impl From<model::User> for UserDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(min_length = 1, max_length = 150, pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#)]
     pub username: String,
     #[serde(default)]
+    #[schema(max_length = 150)]
     pub name: String,
     #[serde(default)]
+    #[schema(pattern = r"^([^@\s]+@\S+)?$")]
     pub email: String,
     /// Defaults to true.
     #[serde(default)]
@@ -140,6 +143,7 @@ pub struct CreateUser {
     pub attributes: Map<String, Value>,
     /// An initial password.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -147,8 +151,11 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(min_length = 1, max_length = 150, pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#)]
     pub username: Option<String>,
+    #[schema(max_length = 150)]
     pub name: Option<String>,
+    #[schema(pattern = r"^([^@\s]+@\S+)?$")]
     pub email: Option<String>,
     pub is_active: Option<bool>,
     #[schema(value_type = Option<Object>)]
@@ -159,6 +166,7 @@ pub struct UpdateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
@@ -230,6 +238,7 @@ impl From<model::Group> for GroupDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
     pub name: String,
     #[serde(default)]
     pub parent_id: Option<i64>,
@@ -244,6 +253,7 @@ pub struct CreateGroup {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -293,7 +303,9 @@ impl From<model::Application> for ApplicationDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApplication {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z0-9-]+$")]
     pub slug: String,
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
     pub name: String,
     #[serde(default)]
     pub launch_url: String,
@@ -305,7 +317,9 @@ pub struct CreateApplication {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApplication {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z0-9-]+$")]
     pub slug: Option<String>,
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
     pub name: Option<String>,
     pub launch_url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -409,6 +423,7 @@ impl From<model::Provider> for ProviderDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
     pub name: String,
     /// proxy, ldap, radius, rac or oidc (oidc providers are served by the core, not by outposts).
     pub kind: String,
@@ -457,8 +472,10 @@ impl From<model::Outpost> for OutpostDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOutpost {
+    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
     pub name: String,
     /// proxy, ldap, radius or rac.
+    #[schema(pattern = r"^(proxy|ldap|radius|rac)$")]
     pub kind: String,
     #[serde(default)]
     pub provider_ids: Vec<i64>,
