@@ -4,8 +4,8 @@
 use crate::auth::lockout::LockoutPolicy;
 use crate::auth::password::HashParams;
 pub use redoubt_outpost_proto::secret::Secret;
-pub use redoubt_settings::{ConfigError, Loaded, Override, load};
 use redoubt_settings::checks;
+pub use redoubt_settings::{ConfigError, Loaded, Override, load};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -317,12 +317,13 @@ mod tests {
         };
         assert!(check(&[("REDOUBT_LOG_LEVEL", "loud")]).contains("REDOUBT_LOG_LEVEL"));
         assert!(check(&[("REDOUBT_LOG_FORMAT", "xml")]).contains("REDOUBT_LOG_FORMAT"));
-        assert!(check(&[("REDOUBT_EXTERNAL_URL", "id.example.com")]).contains("REDOUBT_EXTERNAL_URL"));
+        assert!(
+            check(&[("REDOUBT_EXTERNAL_URL", "id.example.com")]).contains("REDOUBT_EXTERNAL_URL")
+        );
         assert!(check(&[("REDOUBT_TLS__CERT_FILE", "/c.pem")]).contains("REDOUBT_TLS__KEY_FILE"));
         assert!(check(&[("REDOUBT_LISTEN__HTPP", "x")]).contains("REDOUBT_LISTEN__HTTP"));
         assert!(
-            check(&[("REDOUBT_WEB__SESSION_SECONDS", "31536000")])
-                .contains("use 60 to 2592000")
+            check(&[("REDOUBT_WEB__SESSION_SECONDS", "31536000")]).contains("use 60 to 2592000")
         );
     }
 }

@@ -185,7 +185,10 @@ mod tests {
         SecretKey::for_database("", first.path(), Some(&fingerprint)).expect("same key");
         // Another data dir: no key there, and none may be generated for this database.
         let err = SecretKey::for_database("", other.path(), Some(&fingerprint)).expect_err("none");
-        assert!(matches!(err, SecretKeyError::MissingForDatabase { .. }), "{err}");
+        assert!(
+            matches!(err, SecretKeyError::MissingForDatabase { .. }),
+            "{err}"
+        );
         assert!(!other.path().join(SECRET_KEY_FILE).exists());
         let err = SecretKey::for_database(&"x".repeat(40), other.path(), Some(&fingerprint))
             .expect_err("another key");

@@ -119,7 +119,10 @@ impl Core {
             .context("cannot migrate the database")?;
         if let Some(file) = &sqlite_file {
             crate::data_dir::restrict_sqlite(file).with_context(|| {
-                format!("cannot make the database files of {} private", file.display())
+                format!(
+                    "cannot make the database files of {} private",
+                    file.display()
+                )
             })?;
         }
         let recorded = store

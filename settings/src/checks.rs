@@ -99,9 +99,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = Vec::with_capacity(b.len() + 1);
         current.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
-            let substitute = previous.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != *cb);
-            let delete = previous.get(j + 1).copied().unwrap_or(usize::MAX).saturating_add(1);
-            let insert = current.get(j).copied().unwrap_or(usize::MAX).saturating_add(1);
+            let substitute =
+                previous.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != *cb);
+            let delete = previous
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insert = current
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
             current.push(substitute.min(delete).min(insert));
         }
         previous = current;
@@ -133,8 +142,15 @@ mod tests {
 
     #[test]
     fn urls_must_be_absolute_http() {
-        for ok in ["https://id.example.com", "http://127.0.0.1:9000/", "https://h/base"] {
-            assert!(absolute_http_url("REDOUBT_EXTERNAL_URL", ok).is_ok(), "{ok}");
+        for ok in [
+            "https://id.example.com",
+            "http://127.0.0.1:9000/",
+            "https://h/base",
+        ] {
+            assert!(
+                absolute_http_url("REDOUBT_EXTERNAL_URL", ok).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "id.example.com",
@@ -146,7 +162,10 @@ mod tests {
             "https://h /",
         ] {
             let err = absolute_http_url("REDOUBT_EXTERNAL_URL", bad).expect_err(bad);
-            assert!(err.to_string().starts_with("invalid configuration: REDOUBT_EXTERNAL_URL"));
+            assert!(
+                err.to_string()
+                    .starts_with("invalid configuration: REDOUBT_EXTERNAL_URL")
+            );
         }
     }
 
@@ -155,13 +174,22 @@ mod tests {
         assert!(cert_pair("REDOUBT_TLS__", "", "").is_ok());
         assert!(cert_pair("REDOUBT_TLS__", "c.pem", "k.pem").is_ok());
         let err = cert_pair("REDOUBT_TLS__", "c.pem", "").expect_err("no key");
-        assert!(err.to_string().contains("REDOUBT_TLS__CERT_FILE is set without REDOUBT_TLS__KEY_FILE"));
+        assert!(
+            err.to_string()
+                .contains("REDOUBT_TLS__CERT_FILE is set without REDOUBT_TLS__KEY_FILE")
+        );
         assert!(cert_pair("REDOUBT_TLS__", "", "k.pem").is_err());
     }
 
     #[test]
     fn near_misses_are_found() {
-        let known = ["listen.http", "listen.https", "listen.metrics", "log_level", "url"];
+        let known = [
+            "listen.http",
+            "listen.https",
+            "listen.metrics",
+            "log_level",
+            "url",
+        ];
         assert_eq!(near_miss("listen.htpp", known), Some("listen.http"));
         assert_eq!(near_miss("log_levle", known), Some("log_level"));
         assert_eq!(near_miss("nope", known), None);

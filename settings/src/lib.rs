@@ -359,7 +359,10 @@ mod tests {
         );
         let err = load::<Sample>(None, env(&[("REDOUBT_UTL", "x")]), vec![], &["url"])
             .expect_err("must fail");
-        assert!(err.to_string().contains("did you mean REDOUBT_URL?"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean REDOUBT_URL?"),
+            "{err}"
+        );
         let loaded = load::<Sample>(None, env(&[("REDOUBT_SOMETHING_ELSE", "x")]), vec![], &[])
             .expect("far from every setting: a warning");
         assert_eq!(loaded.warnings.len(), 1);

@@ -51,7 +51,10 @@ fn assert_one_sentence(code: i32, stderr: &str, expected: &str) {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line expected:\n{stderr}");
     assert!(lines[0].starts_with("error: "), "{stderr}");
-    assert!(lines[0].contains(expected), "expected `{expected}` in:\n{stderr}");
+    assert!(
+        lines[0].contains(expected),
+        "expected `{expected}` in:\n{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -91,13 +94,22 @@ async fn the_outpost_refuses_wrong_settings_naming_the_variable() {
             &[("REDOUBT_LISTEN__LDPA", "127.0.0.1:0")],
             "REDOUBT_LISTEN__LDPA is not a setting: did you mean REDOUBT_LISTEN__LDAP?",
         ),
-        (&[("REDOUBT_LOG_LEVEL", "chatty")], "REDOUBT_LOG_LEVEL `chatty` is not a log level"),
-        (&[("REDOUBT_LOG_FORMAT", "xml")], "REDOUBT_LOG_FORMAT `xml` is not a log format"),
+        (
+            &[("REDOUBT_LOG_LEVEL", "chatty")],
+            "REDOUBT_LOG_LEVEL `chatty` is not a log level",
+        ),
+        (
+            &[("REDOUBT_LOG_FORMAT", "xml")],
+            "REDOUBT_LOG_FORMAT `xml` is not a log format",
+        ),
         (
             &[("REDOUBT_TLS__KEY_FILE", "/etc/redoubt/tls.key")],
             "REDOUBT_TLS__KEY_FILE is set without REDOUBT_TLS__CERT_FILE: set both",
         ),
-        (&[("REDOUBT_URL", "core.example.com")], "REDOUBT_URL `core.example.com` must start with http:// or https://"),
+        (
+            &[("REDOUBT_URL", "core.example.com")],
+            "REDOUBT_URL `core.example.com` must start with http:// or https://",
+        ),
     ];
     for (env, expected) in cases {
         let mut all = OUTPOST_ENV.to_vec();
@@ -124,5 +136,8 @@ async fn text_logs_are_plain_when_not_on_a_terminal() {
         stderr.contains("WARN") && stderr.contains("REDOUBT_SOMETHING_UNRELATED"),
         "a warning line expected:\n{stderr}"
     );
-    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in piped logs:\n{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in piped logs:\n{stderr}"
+    );
 }

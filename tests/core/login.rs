@@ -687,14 +687,24 @@ async fn over_https_the_session_lives_in_host_prefixed_cookies_only() {
         .find(|c| c.starts_with("__Host-redoubt_session="))
         .expect("a __Host- session cookie");
     assert!(
-        session.contains("; Path=/;") && session.ends_with("; Secure") && !session.contains("Domain"),
+        session.contains("; Path=/;")
+            && session.ends_with("; Secure")
+            && !session.contains("Domain"),
         "{session}"
     );
-    assert!(browser.cookies.keys().all(|k| k.starts_with("__Host-")), "{:?}", browser.cookies);
+    assert!(
+        browser.cookies.keys().all(|k| k.starts_with("__Host-")),
+        "{:?}",
+        browser.cookies
+    );
     assert_eq!(browser.get("/account").await.status, 200);
     // The same value under the unprefixed name (as a sibling host or plain HTTP could set it)
     // is not a session over HTTPS.
-    let value = browser.cookies.get("__Host-redoubt_session").cloned().expect("session");
+    let value = browser
+        .cookies
+        .get("__Host-redoubt_session")
+        .cloned()
+        .expect("session");
     let mut planted = Browser::with_client(&core.https_url, https_client(&core));
     planted.cookies.insert("redoubt_session".into(), value);
     assert_eq!(planted.get("/account").await.status, 303);
@@ -702,7 +712,9 @@ async fn over_https_the_session_lives_in_host_prefixed_cookies_only() {
     let csrf = browser.csrf();
     let page = browser.post("/logout", &[("csrf", &csrf)]).await;
     assert!(
-        page.set_cookies.iter().any(|c| c.starts_with("__Host-redoubt_session=;") && c.contains("Max-Age=0")),
+        page.set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-redoubt_session=;") && c.contains("Max-Age=0")),
         "{:?}",
         page.set_cookies
     );
@@ -736,7 +748,11 @@ async fn malformed_cookie_bytes_are_no_cookie_never_a_500() {
     create_user(&core, "alice", "alice-password").await;
     let mut browser = Browser::new(&core.url);
     browser.login("alice", "alice-password", None).await;
-    let session = browser.cookies.get("redoubt_session").cloned().expect("session");
+    let session = browser
+        .cookies
+        .get("redoubt_session")
+        .cloned()
+        .expect("session");
     let addr = core.url.trim_start_matches("http://").to_owned();
     let cookies: [&[u8]; 6] = [
         b"redoubt_session=\xff\xfe\x80; redoubt_csrf=\xc3\x28",
@@ -751,7 +767,10 @@ async fn malformed_cookie_bytes_are_no_cookie_never_a_500() {
             ("GET", "/login"),
             ("GET", "/account"),
             ("GET", "/oauth/end-session"),
-            ("GET", "/oauth/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fa%2Fcb"),
+            (
+                "GET",
+                "/oauth/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fa%2Fcb",
+            ),
             ("POST", "/logout"),
             ("POST", "/account/password"),
         ] {
@@ -762,7 +781,11 @@ async fn malformed_cookie_bytes_are_no_cookie_never_a_500() {
             request.extend_from_slice(cookie);
             request.extend_from_slice(b"\r\n\r\n");
             let status = raw_status(&addr, &request).await;
-            assert!(status < 500, "{method} {path} with {:?}: {status}", String::from_utf8_lossy(cookie));
+            assert!(
+                status < 500,
+                "{method} {path} with {:?}: {status}",
+                String::from_utf8_lossy(cookie)
+            );
             if path == "/account" {
                 // 303 to the login page; 400 when the HTTP layer refuses the header itself
                 // (control characters are not header octets).
@@ -776,7 +799,8 @@ async fn malformed_cookie_bytes_are_no_cookie_never_a_500() {
     }
     // A malformed neighbour does not hide a well-formed session cookie.
     let request = [
-        format!("GET /account HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: junk=").into_bytes(),
+        format!("GET /account HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: junk=")
+            .into_bytes(),
         b"\xff\xfe".to_vec(),
         format!("; redoubt_session={session}\r\n\r\n").into_bytes(),
     ]

@@ -22,6 +22,6 @@ mod proxy_peers;
 mod rac;
 mod rac_browser;
 mod rac_outpost;
-mod secrets;
 mod radius;
+mod secrets;
 mod tokens;

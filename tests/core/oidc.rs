@@ -990,16 +990,27 @@ async fn end_session_signs_out_and_returns_only_to_registered_uris() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Sign out?"), "{}", page.body);
     assert!(page.body.contains(&hint), "the hint is carried by the form");
-    assert_eq!(other.get("/account").await.status, 200, "not yet signed out");
+    assert_eq!(
+        other.get("/account").await.status,
+        200,
+        "not yet signed out"
+    );
     // A POST without the browser's CSRF token (a cross-site form) changes nothing either.
     let page = other
         .post(
             "/oauth/end-session",
-            &[("id_token_hint", &hint), ("csrf", "forged-forged-forged-forged-forged-forged")],
+            &[
+                ("id_token_hint", &hint),
+                ("csrf", "forged-forged-forged-forged-forged-forged"),
+            ],
         )
         .await;
     assert!(page.body.contains("Sign out?"));
-    assert_eq!(other.get("/account").await.status, 200, "not yet signed out");
+    assert_eq!(
+        other.get("/account").await.status,
+        200,
+        "not yet signed out"
+    );
     // Confirmed, to an unregistered target: signed out, but no redirect.
     let csrf = other.csrf();
     let page = other

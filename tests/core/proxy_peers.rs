@@ -870,9 +870,18 @@ async fn malformed_cookie_bytes_at_the_proxy_are_no_cookie() {
     let addr = served.http.to_string();
     let cookies: Vec<Vec<u8>> = vec![
         [name.as_bytes(), b"=\xff\xfe\x80".as_slice()].concat(),
-        [name.as_bytes(), b"=\"unterminated; other=\xc3\x28".as_slice()].concat(),
+        [
+            name.as_bytes(),
+            b"=\"unterminated; other=\xc3\x28".as_slice(),
+        ]
+        .concat(),
         [name.as_bytes(), b"=v1.%zz%; =; ;;".as_slice()].concat(),
-        [b"junk=\xff; ".as_slice(), name.as_bytes(), b"=not-a-sealed-session".as_slice()].concat(),
+        [
+            b"junk=\xff; ".as_slice(),
+            name.as_bytes(),
+            b"=not-a-sealed-session".as_slice(),
+        ]
+        .concat(),
     ];
     for cookie in &cookies {
         let request = [

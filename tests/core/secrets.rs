@@ -92,7 +92,10 @@ async fn data_dir_database_key_and_bootstrap_file_are_private_whatever_the_umask
         }
         // Piped stderr is a log, not a terminal: the password is only in the file.
         let password = generated_password(&data);
-        assert!(!output.contains(&password), "password in the log:\n{output}");
+        assert!(
+            !output.contains(&password),
+            "password in the log:\n{output}"
+        );
         assert!(output.contains("bootstrap-credentials.txt"), "{output}");
         child.kill().await.expect("kill");
     }
@@ -111,7 +114,10 @@ async fn migrate_on_a_fresh_database_keeps_the_bootstrap_password_out_of_logs() 
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
         let password = generated_password(&data);
-        assert!(!stderr.contains(&password), "password in {format} logs:\n{stderr}");
+        assert!(
+            !stderr.contains(&password),
+            "password in {format} logs:\n{stderr}"
+        );
         assert!(!String::from_utf8_lossy(&output.stdout).contains(&password));
         assert!(stderr.contains("bootstrap-credentials.txt"), "{stderr}");
         assert_eq!(mode(&data.join("bootstrap-credentials.txt")), 0o600);
@@ -206,7 +212,10 @@ async fn radius_shared_secret_is_shown_only_when_asked_for() {
         .patch(&path, json!({"settings": settings}))
         .await
         .expect(200);
-    assert!(updated["settings"].get("shared_secret").is_none(), "{updated}");
+    assert!(
+        updated["settings"].get("shared_secret").is_none(),
+        "{updated}"
+    );
     let revealed = core
         .api
         .get(&format!("{path}?reveal=secrets"))
@@ -218,13 +227,24 @@ async fn radius_shared_secret_is_shown_only_when_asked_for() {
         .await
         .expect(400);
     // The CLI shows it only with --show-secret.
-    let (code, out, err) = crate::cli::cli(&core, &core.admin_token, &["providers", "show", &id.to_string(), "--json"]).await;
+    let (code, out, err) = crate::cli::cli(
+        &core,
+        &core.admin_token,
+        &["providers", "show", &id.to_string(), "--json"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains(secret), "{out}");
     let (code, out, err) = crate::cli::cli(
         &core,
         &core.admin_token,
-        &["providers", "show", &id.to_string(), "--show-secret", "--json"],
+        &[
+            "providers",
+            "show",
+            &id.to_string(),
+            "--show-secret",
+            "--json",
+        ],
     )
     .await;
     assert_eq!(code, 0, "{err}");

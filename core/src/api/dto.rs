@@ -127,7 +127,11 @@ impl From<model::User> for UserDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(min_length = 1, max_length = 150, pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#)]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#
+    )]
     pub username: String,
     #[serde(default)]
     #[schema(max_length = 150)]
@@ -151,7 +155,11 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
-    #[schema(min_length = 1, max_length = 150, pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#)]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#
+    )]
     pub username: Option<String>,
     #[schema(max_length = 150)]
     pub name: Option<String>,
@@ -238,7 +246,11 @@ impl From<model::Group> for GroupDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     #[serde(default)]
     pub parent_id: Option<i64>,
@@ -253,7 +265,11 @@ pub struct CreateGroup {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -305,7 +321,11 @@ impl From<model::Application> for ApplicationDto {
 pub struct CreateApplication {
     #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z0-9-]+$")]
     pub slug: String,
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     #[serde(default)]
     pub launch_url: String,
@@ -319,7 +339,11 @@ pub struct CreateApplication {
 pub struct UpdateApplication {
     #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z0-9-]+$")]
     pub slug: Option<String>,
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: Option<String>,
     pub launch_url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -401,7 +425,11 @@ impl ProviderDto {
 
     /// Redacted unless `reveal`.
     pub fn revealing(p: model::Provider, reveal: bool) -> Self {
-        if reveal { Self::from(p) } else { Self::redacted(p) }
+        if reveal {
+            Self::from(p)
+        } else {
+            Self::redacted(p)
+        }
     }
 }
 
@@ -423,9 +451,14 @@ impl From<model::Provider> for ProviderDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     /// proxy, ldap, radius, rac or oidc (oidc providers are served by the core, not by outposts).
+    #[schema(pattern = r"^(proxy|ldap|radius|rac|oidc)$")]
     pub kind: String,
     /// Type-specific settings, validated for the kind.
     #[schema(value_type = Object)]
@@ -472,7 +505,11 @@ impl From<model::Outpost> for OutpostDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOutpost {
-    #[schema(min_length = 1, max_length = 150, pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     /// proxy, ldap, radius or rac.
     #[schema(pattern = r"^(proxy|ldap|radius|rac)$")]

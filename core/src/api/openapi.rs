@@ -24,9 +24,15 @@ const ERRORS: &[(&str, &str)] = &[
     ("408", "The request took too long."),
     ("409", "The request conflicts with the current state."),
     ("413", "The body is too large."),
-    ("415", "The body is not JSON (`Content-Type: application/json`)."),
+    (
+        "415",
+        "The body is not JSON (`Content-Type: application/json`).",
+    ),
     ("429", "Too many failed attempts; wait before trying again."),
-    ("500", "An unexpected error; the cause is in the core's log."),
+    (
+        "500",
+        "An unexpected error; the cause is in the core's log.",
+    ),
     ("503", "The database cannot be reached; try again shortly."),
 ];
 

@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(get(&headers, "missing", false), None);
         // Over HTTPS only the __Host- cookie counts.
         assert_eq!(get(&headers, "redoubt_session", true), None);
-        headers.append(COOKIE, HeaderValue::from_static("__Host-redoubt_session=abc"));
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("__Host-redoubt_session=abc"),
+        );
         assert_eq!(
             get(&headers, "redoubt_session", true).as_deref(),
             Some("abc")

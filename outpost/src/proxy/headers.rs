@@ -230,7 +230,11 @@ mod tests {
             HeaderValue::from_bytes(b"s=\xff\xfe; t=ok; u=a\"b; v=; =x; junk").expect("obs-text"),
         );
         assert_eq!(find_cookie(&h, "s"), None);
-        assert_eq!(find_cookie(&h, "t"), Some("ok"), "a bad neighbour hides nothing");
+        assert_eq!(
+            find_cookie(&h, "t"),
+            Some("ok"),
+            "a bad neighbour hides nothing"
+        );
         assert_eq!(find_cookie(&h, "u"), None);
         assert_eq!(find_cookie(&h, "v"), None);
         assert_eq!(find_cookie(&h, "junk"), None);

@@ -352,7 +352,7 @@ fn rac_view(
     view.app = ProviderApp::Rac;
     view.client_id = redoubt_outpost_proto::oidc::rac_client_id(id);
     view.cookie_name = session_cookie_name("redoubt_rac", id, view.scheme, None);
-    view.session_aad = super::session::session_aad(id, &format!("redoubt_rac_{id}"));
+    view.session_aad = super::session::session_aad(id, &view.cookie_name);
     Ok((view, warnings))
 }
 
@@ -411,6 +411,7 @@ fn view(
             "proxy provider {id}: the upstream's TLS certificate is NOT verified (internal_host_verify_tls is false)"
         )));
     }
+    let cookie_name = session_cookie_name("redoubt_proxy", id, scheme, cookie_domain.as_deref());
     Ok((
         ProviderView {
             id,
@@ -420,9 +421,9 @@ fn view(
             scheme,
             origin,
             host,
-            cookie_domain: cookie_domain.clone(),
-            cookie_name: session_cookie_name("redoubt_proxy", id, scheme, cookie_domain.as_deref()),
-            session_aad: super::session::session_aad(id, &format!("redoubt_proxy_{id}")),
+            cookie_domain,
+            session_aad: super::session::session_aad(id, &cookie_name),
+            cookie_name,
             skip,
             upstream,
             upstream_target,
@@ -552,10 +553,16 @@ pub(crate) mod tests {
         assert_eq!(s.provider_for_host("other.example.com").map(|p| p.id), None);
         let p = s.provider_for_host("single.example.com").expect("p");
         assert_eq!(p.origin, "https://single.example.com:8443");
-        assert_eq!(p.cookie_name, "__Host-redoubt_proxy_2", "host-only over HTTPS");
+        assert_eq!(
+            p.cookie_name, "__Host-redoubt_proxy_2",
+            "host-only over HTTPS"
+        );
         let domain = s.provider_for_host("wiki.corp.example").expect("p");
         assert!(domain.cookie_domain.is_some());
-        assert_eq!(domain.cookie_name, "redoubt_proxy_3", "a Domain cookie keeps its name");
+        assert_eq!(
+            domain.cookie_name, "redoubt_proxy_3",
+            "a Domain cookie keeps its name"
+        );
         assert_eq!(s.core_public_url, "https://id.example.com");
         assert_eq!(
             s.issuers,
