@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub const CREDENTIALS_FILE: &str = "bootstrap-credentials.txt";
 /// Username of the first administrator.
 pub const ADMIN_USERNAME: &str = "admin";
+/// Lifetime of the bootstrap token: the longest an admin API token may live (365 days).
+pub const BOOTSTRAP_TOKEN_SECONDS: i64 = 365 * 86_400;
 /// Name of the superuser group.
 pub const ADMIN_GROUP: &str = "admins";
 
@@ -101,7 +103,12 @@ pub async fn run(
         if store.token_by_hash(&hash).await?.is_none() {
             if let Some(admin) = store.credentials(ADMIN_USERNAME).await? {
                 match store
-                    .create_admin_token(admin.user.id, &hash, "bootstrap token", None)
+                    .create_admin_token(
+                        admin.user.id,
+                        &hash,
+                        "bootstrap token",
+                        store.now().checked_add(BOOTSTRAP_TOKEN_SECONDS),
+                    )
                     .await
                 {
                     Ok(_) => outcome.token_created = true,

@@ -3,6 +3,8 @@
 
 use crate::auth::lockout::LockoutPolicy;
 use crate::auth::password::HashParams;
+pub use redoubt_outpost_proto::secret::Secret;
+use redoubt_settings::checks;
 pub use redoubt_settings::{ConfigError, Loaded, Override, load};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -16,11 +18,11 @@ pub struct CoreSettings {
     /// `sqlite://...` or `postgres://...`; empty means `redoubt.db` in the data dir.
     pub database_url: String,
     /// Root secret for derived keys; generated into the data dir when empty.
-    pub secret_key: String,
+    pub secret_key: Secret,
     /// Password of the first `admin` user; generated when empty.
-    pub bootstrap_password: String,
+    pub bootstrap_password: Secret,
     /// When set, an admin API token with exactly this value is created on first start.
-    pub bootstrap_token: String,
+    pub bootstrap_token: Secret,
     pub listen: ListenSettings,
     /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
     pub log_level: String,
@@ -38,6 +40,9 @@ pub struct CoreSettings {
     pub web: WebSettings,
     pub embedded_outpost: EmbeddedOutpostSettings,
 }
+
+/// Longest login session at the core: 30 days (session revocations are kept that long).
+pub const MAX_WEB_SESSION_SECONDS: i64 = 30 * 86_400;
 
 /// The login pages.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -127,9 +132,9 @@ impl Default for CoreSettings {
         Self {
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
-            secret_key: String::new(),
-            bootstrap_password: String::new(),
-            bootstrap_token: String::new(),
+            secret_key: Secret::default(),
+            bootstrap_password: Secret::default(),
+            bootstrap_token: Secret::default(),
             listen: ListenSettings::default(),
             log_level: "info".into(),
             log_format: "text".into(),
@@ -215,6 +220,25 @@ impl Default for LimitSettings {
 }
 
 impl CoreSettings {
+    /// Checks values the types cannot: the log level and format, `external_url`, the
+    /// certificate pair. Each failure is one sentence naming the variable and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        checks::log_level(&self.log_level)?;
+        checks::log_format(&self.log_format)?;
+        if !self.external_url.is_empty() {
+            checks::absolute_http_url("REDOUBT_EXTERNAL_URL", &self.external_url)?;
+        }
+        checks::cert_pair("REDOUBT_TLS__", &self.tls.cert_file, &self.tls.key_file)?;
+        if !(60..=MAX_WEB_SESSION_SECONDS).contains(&self.web.session_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "REDOUBT_WEB__SESSION_SECONDS `{}` is out of range: use 60 to {MAX_WEB_SESSION_SECONDS} \
+                 (30 days, as long as a sign-out or password change is remembered)",
+                self.web.session_seconds
+            )));
+        }
+        Ok(())
+    }
+
     /// The database URL to use: the configured one, or the SQLite file in the data dir.
     pub fn effective_database_url(&self) -> String {
         if self.database_url.is_empty() {
@@ -273,11 +297,33 @@ mod tests {
         assert_eq!(s.listen.http, "127.0.0.1:2");
         assert_eq!(s.listen.metrics, "127.0.0.1:3");
         assert_eq!(s.lockout.max_failures_per_user, 9);
-        assert_eq!(s.secret_key, "s3cret");
+        assert_eq!(s.secret_key.expose(), "s3cret");
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug hides secrets");
         assert_eq!(
             loaded.warnings,
             vec!["ignoring unknown environment variable REDOUBT_NOPE"]
         );
         assert!(s.effective_database_url().starts_with("sqlite://"));
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn wrong_values_are_refused_naming_the_variable() {
+        let check = |pairs: &[(&str, &str)]| {
+            load::<CoreSettings>(None, env(pairs), vec![], &[])
+                .and_then(|l| l.settings.validate())
+                .expect_err("must fail")
+                .to_string()
+        };
+        assert!(check(&[("REDOUBT_LOG_LEVEL", "loud")]).contains("REDOUBT_LOG_LEVEL"));
+        assert!(check(&[("REDOUBT_LOG_FORMAT", "xml")]).contains("REDOUBT_LOG_FORMAT"));
+        assert!(
+            check(&[("REDOUBT_EXTERNAL_URL", "id.example.com")]).contains("REDOUBT_EXTERNAL_URL")
+        );
+        assert!(check(&[("REDOUBT_TLS__CERT_FILE", "/c.pem")]).contains("REDOUBT_TLS__KEY_FILE"));
+        assert!(check(&[("REDOUBT_LISTEN__HTPP", "x")]).contains("REDOUBT_LISTEN__HTTP"));
+        assert!(
+            check(&[("REDOUBT_WEB__SESSION_SECONDS", "31536000")]).contains("use 60 to 2592000")
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod embedded;
 pub mod https;
 pub mod metrics;

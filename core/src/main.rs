@@ -126,8 +126,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => {
             let loaded = args.load()?;
+            loaded.settings.validate()?;
             redoubt_core::telemetry::init(&loaded.settings.log_level, &loaded.settings.log_format)?;
-            Core::prepare(loaded.settings, Arc::new(SystemClock)).await?;
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            let core = Core::prepare(loaded.settings, Arc::new(SystemClock)).await?;
+            print_bootstrap(&core);
             eprintln!("database is migrated");
             Ok(ExitCode::SUCCESS)
         }
@@ -139,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = args.load()?;
     let settings = loaded.settings;
+    settings.validate()?;
     redoubt_core::telemetry::init(&settings.log_level, &settings.log_format)?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -168,18 +174,7 @@ fn print_welcome(
         http_addr.to_string()
     };
     let url = format!("http://{host}");
-    let outcome = &core.bootstrap;
-    if let (Some(password), Some(file)) = (&outcome.generated_password, &outcome.credentials_file) {
-        eprintln!(
-            "\nFirst start: created user `admin` in group `admins`.\n  password: {password}\n  \
-             (also written to {}, readable only by you; delete it once you have stored it)\n",
-            file.display()
-        );
-    } else if outcome.admin_created {
-        eprintln!(
-            "\nFirst start: created user `admin` with the password from REDOUBT_BOOTSTRAP_PASSWORD.\n"
-        );
-    }
+    print_bootstrap(core);
     eprintln!(
         "Redoubt core is up at {url}\n  log in:   export REDOUBT_URL={url} REDOUBT_TOKEN=$(redoubt-core login --url {url} --username admin)\n  \
          then:     redoubt-core users list\n  API docs: {url}/api/v1/schema.json\n"
@@ -193,6 +188,33 @@ fn print_welcome(
                 tls.cert_path.display()
             );
         }
+    }
+}
+
+/// Tells the operator about the first administrator. A generated password is printed only when
+/// standard error is a terminal (a person reads it once); otherwise standard error is most likely
+/// a log (journald, a container's log), so only the 0600 file holding it is named.
+fn print_bootstrap(core: &Core) {
+    let outcome = &core.bootstrap;
+    if let (Some(password), Some(file)) = (&outcome.generated_password, &outcome.credentials_file) {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!(
+                "\nFirst start: created user `admin` in group `admins`.\n  password: {password}\n  \
+                 (also written to {}, readable only by you; delete it once you have stored it)\n",
+                file.display()
+            );
+        } else {
+            eprintln!(
+                "\nFirst start: created user `admin` in group `admins`; its password is in {} \
+                 (readable only by you; not printed because this output is not a terminal and may \
+                 be kept in logs; delete the file once you have stored the password)\n",
+                file.display()
+            );
+        }
+    } else if outcome.admin_created {
+        eprintln!(
+            "\nFirst start: created user `admin` with the password from REDOUBT_BOOTSTRAP_PASSWORD.\n"
+        );
     }
 }
 

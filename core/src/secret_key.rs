@@ -1,6 +1,8 @@
 //! The core's root secret: configured, or generated once and kept (mode 0600) in the data dir.
 //! Purpose-specific keys are derived from it with HMAC-SHA256 over a label, so rotating one use
-//! never means reusing a key for another.
+//! never means reusing a key for another. The database records a keyed fingerprint of the key
+//! ([`SecretKey::fingerprint`], never the key itself): a core started with another key, or a
+//! replica without the shared key, refuses to start instead of generating a second key.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -32,11 +34,58 @@ pub enum SecretKeyError {
     },
     #[error("no randomness available: {0}")]
     Random(getrandom::Error),
+    #[error(
+        "this database was set up by a core with a secret key, but neither REDOUBT_SECRET_KEY nor \
+         {path} holds one: copy secret.key from the data dir of the core that set the database up \
+         (every replica on one database needs the same key) or set REDOUBT_SECRET_KEY to it"
+    )]
+    MissingForDatabase { path: String },
+    #[error(
+        "the secret key does not match the one this database was set up with: start this core \
+         with that key (REDOUBT_SECRET_KEY, or secret.key copied from the data dir of the core \
+         that set the database up); every replica on one database needs the same key"
+    )]
+    Mismatch,
 }
 
 impl SecretKey {
     /// The configured key, or the one kept in `data_dir` (generated there on first use).
     pub fn load_or_generate(configured: &str, data_dir: &Path) -> Result<Self, SecretKeyError> {
+        Self::load(configured, data_dir, true)
+    }
+
+    /// The key for a database that has recorded a fingerprint or not: when `recorded` is `Some`
+    /// the key must be configured or kept already (never generated) and match it.
+    pub fn for_database(
+        configured: &str,
+        data_dir: &Path,
+        recorded: Option<&str>,
+    ) -> Result<Self, SecretKeyError> {
+        let key = Self::load(configured, data_dir, recorded.is_none())?;
+        if let Some(recorded) = recorded
+            && !key.matches_fingerprint(recorded)
+        {
+            return Err(SecretKeyError::Mismatch);
+        }
+        Ok(key)
+    }
+
+    /// A keyed fingerprint of this key (HMAC-SHA256 under the key over a fixed label, hex):
+    /// equal for equal keys, and telling nothing about the key.
+    pub fn fingerprint(&self) -> String {
+        data_encoding::HEXLOWER.encode(&self.derive("secret key fingerprint"))
+    }
+
+    /// Whether `recorded` is this key's fingerprint (constant time).
+    pub fn matches_fingerprint(&self, recorded: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.fingerprint()
+            .as_bytes()
+            .ct_eq(recorded.as_bytes())
+            .into()
+    }
+
+    fn load(configured: &str, data_dir: &Path, may_generate: bool) -> Result<Self, SecretKeyError> {
         if !configured.is_empty() {
             if configured.len() < 32 {
                 return Err(SecretKeyError::TooShort);
@@ -55,6 +104,11 @@ impl SecretKey {
             Ok(_) => return Err(SecretKeyError::TooShort),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
+        }
+        if !may_generate {
+            return Err(SecretKeyError::MissingForDatabase {
+                path: path.display().to_string(),
+            });
         }
         let mut bytes = [0u8; 48];
         getrandom::fill(&mut bytes).map_err(SecretKeyError::Random)?;
@@ -85,6 +139,9 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;
+        // A temp file left behind by a crash keeps its old mode: make it private either way.
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         file.write_all(contents)?;
         file.sync_all()?;
     }
@@ -115,5 +172,28 @@ mod tests {
             SecretKey::load_or_generate("short", dir.path()),
             Err(SecretKeyError::TooShort)
         ));
+    }
+
+    #[test]
+    fn a_database_with_a_fingerprint_needs_its_key() {
+        let first = tempfile::tempdir().expect("tempdir");
+        let other = tempfile::tempdir().expect("tempdir");
+        let key = SecretKey::load_or_generate("", first.path()).expect("generate");
+        let fingerprint = key.fingerprint();
+        assert_eq!(fingerprint.len(), 64);
+        assert!(!fingerprint.contains(&String::from_utf8_lossy(&key.0).to_string()));
+        SecretKey::for_database("", first.path(), Some(&fingerprint)).expect("same key");
+        // Another data dir: no key there, and none may be generated for this database.
+        let err = SecretKey::for_database("", other.path(), Some(&fingerprint)).expect_err("none");
+        assert!(
+            matches!(err, SecretKeyError::MissingForDatabase { .. }),
+            "{err}"
+        );
+        assert!(!other.path().join(SECRET_KEY_FILE).exists());
+        let err = SecretKey::for_database(&"x".repeat(40), other.path(), Some(&fingerprint))
+            .expect_err("another key");
+        assert!(matches!(err, SecretKeyError::Mismatch));
+        // A database without a fingerprint takes any key.
+        SecretKey::for_database(&"x".repeat(40), other.path(), None).expect("first start");
     }
 }

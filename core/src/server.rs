@@ -96,10 +96,18 @@ impl Listeners {
 impl Core {
     /// Opens the store, migrates it, loads the secret key and bootstraps.
     pub async fn prepare(settings: CoreSettings, clock: SharedClock) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!("cannot create the data dir {}", settings.data_dir.display())
+        crate::data_dir::make_private_dir(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data dir {} (mode 0700)",
+                settings.data_dir.display()
+            )
         })?;
         let url = settings.effective_database_url();
+        let sqlite_file = crate::data_dir::sqlite_file(&url);
+        if let Some(file) = &sqlite_file {
+            crate::data_dir::precreate_private(file)
+                .with_context(|| format!("cannot create the database file {}", file.display()))?;
+        }
         let mut options = StoreOptions::new(url.clone());
         options.max_connections = settings.limits.database_connections;
         let store = Store::connect(&options, clock)
@@ -109,7 +117,33 @@ impl Core {
             .migrate()
             .await
             .context("cannot migrate the database")?;
-        let secret = SecretKey::load_or_generate(&settings.secret_key, &settings.data_dir)?;
+        if let Some(file) = &sqlite_file {
+            crate::data_dir::restrict_sqlite(file).with_context(|| {
+                format!(
+                    "cannot make the database files of {} private",
+                    file.display()
+                )
+            })?;
+        }
+        let recorded = store
+            .secret_key_fingerprint()
+            .await
+            .context("cannot read the secret key fingerprint")?;
+        let secret = SecretKey::for_database(
+            settings.secret_key.expose(),
+            &settings.data_dir,
+            recorded.as_deref(),
+        )?;
+        if recorded.is_none() {
+            let kept = store
+                .record_secret_key_fingerprint(&secret.fingerprint())
+                .await
+                .context("cannot record the secret key fingerprint")?;
+            if !secret.matches_fingerprint(&kept) {
+                // Another replica recorded its key first.
+                return Err(crate::secret_key::SecretKeyError::Mismatch.into());
+            }
+        }
         let hasher = Arc::new(PasswordHasherArgon2::new(settings.password_hash.into())?);
         let sealer = Sealer::new(&secret.derive("totp-seal"));
         let checker = CredentialChecker::new(
@@ -122,8 +156,8 @@ impl Core {
             &store,
             hasher.clone(),
             &settings.data_dir,
-            &settings.bootstrap_password,
-            &settings.bootstrap_token,
+            settings.bootstrap_password.expose(),
+            settings.bootstrap_token.expose(),
         )
         .await?;
         let embedded = if settings.embedded_outpost.enabled {

@@ -1,4 +1,5 @@
-//! Logging: human-readable text or JSON lines on stderr, filtered by level or directive.
+//! Logging: human-readable text or JSON lines on stderr, filtered by level or directive. Text
+//! carries ANSI colours only when stderr is a terminal, so files and journals stay plain.
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +10,8 @@ pub fn init(level: &str, format: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log level `{level}`: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let result = match format {
         "json" => builder.json().flatten_event(true).try_init(),
         "text" => builder.try_init(),

@@ -179,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "bootstrap_token",
                 ],
             )?;
+            loaded.settings.validate()?;
             redoubt_outpost::telemetry::init(
                 &loaded.settings.log_level,
                 &loaded.settings.log_format,

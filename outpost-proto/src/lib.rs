@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod oidc;
 pub mod provider;
 pub mod rac;
+pub mod secret;
 pub mod session;
 
 /// The control-channel protocol version this build speaks. Bumped on incompatible changes.

@@ -86,7 +86,7 @@ impl LdapProviderSettings {
 #[serde(deny_unknown_fields)]
 pub struct RadiusProviderSettings {
     /// The shared secret NAS clients use (RFC 2865 section 3).
-    pub shared_secret: String,
+    pub shared_secret: crate::secret::Secret,
     /// Client networks in CIDR form; requests from elsewhere are dropped.
     pub client_networks: Vec<String>,
     /// Ask users who have TOTP for a code.
@@ -266,7 +266,7 @@ impl RadiusReplyRule {
 impl RadiusProviderSettings {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.shared_secret.len() < 8 {
+        if self.shared_secret.expose().len() < 8 {
             return Err(err("shared_secret", "must be at least 8 characters"));
         }
         if self.client_networks.is_empty() {
@@ -497,6 +497,11 @@ pub struct OidcProviderSettings {
 }
 
 impl OidcProviderSettings {
+    /// Longest access-token lifetime: 1 day.
+    pub const MAX_ACCESS_VALIDITY: u64 = 86_400;
+    /// Longest refresh-token lifetime: 30 days, as long as a session revocation is kept.
+    pub const MAX_REFRESH_VALIDITY: u64 = 30 * 86_400;
+
     fn default_access_validity() -> u64 {
         600
     }
@@ -531,6 +536,18 @@ impl OidcProviderSettings {
             return Err(err(
                 "access_token_validity_seconds",
                 "validities must be positive",
+            ));
+        }
+        if self.access_token_validity_seconds > Self::MAX_ACCESS_VALIDITY {
+            return Err(err(
+                "access_token_validity_seconds",
+                format!("must be at most {} (1 day)", Self::MAX_ACCESS_VALIDITY),
+            ));
+        }
+        if self.refresh_token_validity_seconds > Self::MAX_REFRESH_VALIDITY {
+            return Err(err(
+                "refresh_token_validity_seconds",
+                format!("must be at most {} (30 days)", Self::MAX_REFRESH_VALIDITY),
             ));
         }
         Ok(())

@@ -105,6 +105,8 @@ pub enum SettingsError {
         "REDOUBT_TOKEN is not set: use the token `redoubt-core outposts create` printed (or REDOUBT_TOKEN_FILE)"
     )]
     MissingToken,
+    #[error(transparent)]
+    Config(#[from] redoubt_settings::ConfigError),
 }
 
 impl std::fmt::Debug for OutpostSettings {
@@ -153,6 +155,11 @@ impl OutpostSettings {
         if self.token.trim().is_empty() {
             return Err(SettingsError::MissingToken);
         }
+        use redoubt_settings::checks;
+        checks::absolute_http_url("REDOUBT_URL", &self.url)?;
+        checks::log_level(&self.log_level)?;
+        checks::log_format(&self.log_format)?;
+        checks::cert_pair("REDOUBT_TLS__", &self.tls.cert_file, &self.tls.key_file)?;
         Ok(())
     }
 

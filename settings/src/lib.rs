@@ -1,7 +1,9 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then `REDOUBT_`
 //! environment variables (`__` separates nesting levels, a `_FILE` suffix reads the value from a
-//! file), then command-line flags. Unknown `REDOUBT_` variables are warned about, not fatal; an
-//! unknown key in the file is an error, since it is most likely a typo.
+//! file), then command-line flags. Unknown `REDOUBT_` variables are warned about, unless one is a
+//! near-miss of a known setting (edit distance, e.g. `REDOUBT_LISTEN__HTPP`), which is an error
+//! naming the setting meant; an unknown key in the file is an error, since it is most likely a
+//! typo. [`checks`] holds the value checks both binaries run after loading.
 //!
 //! Values from the environment and flags are strings; each is given the type its default has
 //! (number, boolean, list), so `REDOUBT_LOCKOUT__WINDOW_SECONDS=soon` is refused with a message
@@ -11,6 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+pub mod checks;
 
 /// The environment prefix of every setting.
 pub const ENV_PREFIX: &str = "REDOUBT_";
@@ -40,6 +44,11 @@ pub enum ConfigError {
     },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("{variable} is not a setting: did you mean {suggestion}? Rename it or remove it")]
+    NearMiss {
+        variable: String,
+        suggestion: String,
+    },
 }
 
 /// Where a layered value comes from; used in messages.
@@ -119,6 +128,15 @@ where
         } else if !also_known.contains(&key.as_str())
             && !also_known.contains(&key.trim_end_matches("_file"))
         {
+            let mut known = Vec::new();
+            leaf_keys(&defaults, String::new(), &mut known);
+            known.extend(also_known.iter().map(|k| (*k).to_owned()));
+            if let Some(meant) = checks::near_miss(&key, known.iter().map(String::as_str)) {
+                return Err(ConfigError::NearMiss {
+                    variable: name,
+                    suggestion: format!("{ENV_PREFIX}{}", meant.to_uppercase().replace('.', "__")),
+                });
+            }
             warnings.push(format!("ignoring unknown environment variable {name}"));
         }
     }
@@ -129,6 +147,23 @@ where
     let settings =
         serde_json::from_value(merged).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     Ok(Loaded { settings, warnings })
+}
+
+/// The dotted paths of every setting that is not a table.
+fn leaf_keys(value: &Value, prefix: String, out: &mut Vec<String>) {
+    match value.as_object() {
+        Some(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaf_keys(v, path, out);
+            }
+        }
+        None => out.push(prefix),
+    }
 }
 
 fn lookup<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
@@ -312,6 +347,25 @@ mod tests {
             err.to_string(),
             "REDOUBT_LOCKOUT__WINDOW_SECONDS sets `lockout.window_seconds` to `soon`, which is not a number"
         );
+    }
+
+    #[test]
+    fn near_misses_of_known_variables_are_errors() {
+        let err = load::<Sample>(None, env(&[("REDOUBT_LISTEN__HTPP", "x")]), vec![], &[])
+            .expect_err("must fail");
+        assert_eq!(
+            err.to_string(),
+            "REDOUBT_LISTEN__HTPP is not a setting: did you mean REDOUBT_LISTEN__HTTP? Rename it or remove it"
+        );
+        let err = load::<Sample>(None, env(&[("REDOUBT_UTL", "x")]), vec![], &["url"])
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("did you mean REDOUBT_URL?"),
+            "{err}"
+        );
+        let loaded = load::<Sample>(None, env(&[("REDOUBT_SOMETHING_ELSE", "x")]), vec![], &[])
+            .expect("far from every setting: a warning");
+        assert_eq!(loaded.warnings.len(), 1);
     }
 
     #[test]

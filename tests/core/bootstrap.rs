@@ -33,7 +33,7 @@ async fn bootstrap_creates_admin_in_superuser_group_and_token() {
 #[tokio::test]
 async fn generated_password_is_written_privately_and_restart_changes_nothing() {
     let mut core = TestCore::start_with(CoreOptions {
-        tweak: Some(Box::new(|s| s.bootstrap_password.clear())),
+        tweak: Some(Box::new(|s| s.bootstrap_password = Default::default())),
     })
     .await;
     let file = core.data_dir().join("bootstrap-credentials.txt");

@@ -485,3 +485,58 @@ async fn a_change_on_one_replica_reaches_outposts_on_another() {
         "crossed replicas in {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn acknowledging_a_revision_never_sent_closes_with_4003() {
+    let core = TestCore::start().await;
+    let o = outpost(&core, "radius").await;
+    let mut client = ChannelClient::connect(&core.url, &o.token)
+        .await
+        .expect("connect");
+    let revision = match client.handshake(hello("i-1", None)).await {
+        CoreMessage::Snapshot(snapshot) => snapshot.revision,
+        other => panic!("expected a snapshot, got {other:?}"),
+    };
+    // An honest ack keeps the session: the next change still arrives.
+    client.send(&OutpostMessage::Ack { revision }).await;
+    core.api
+        .patch(
+            &format!("/api/v1/providers/{}", o.provider_id),
+            json!({"name": "renamed"}),
+        )
+        .await
+        .expect(200);
+    let (set, _) = next_changes(&mut client).await;
+    client
+        .send(&OutpostMessage::Ack {
+            revision: set.revision,
+        })
+        .await;
+    client
+        .send(&OutpostMessage::Ack {
+            revision: set.revision + 1000,
+        })
+        .await;
+    let (code, reason) = close_code(client.recv().await);
+    assert_eq!(code, CloseCode::ProtocolViolation.code());
+    assert_eq!(
+        reason,
+        format!(
+            "acknowledged revision {}, but the newest sent is {}",
+            set.revision + 1000,
+            set.revision
+        )
+    );
+    // The bogus revision was not recorded as applied.
+    let instances = core
+        .api
+        .get(&format!("/api/v1/outposts/{}/instances", o.id))
+        .await
+        .expect(200);
+    assert!(
+        !instances
+            .to_string()
+            .contains(&format!("\"applied_revision\":{}", set.revision + 1000)),
+        "{instances}"
+    );
+}

@@ -53,6 +53,15 @@ impl Browser {
         }
     }
 
+    /// A browser using `client` (which must not follow redirects), e.g. one trusting a CA.
+    pub(crate) fn with_client(base: &str, client: reqwest::Client) -> Self {
+        Self {
+            base: base.to_owned(),
+            client,
+            cookies: BTreeMap::new(),
+        }
+    }
+
     fn url(&self, target: &str) -> String {
         if target.starts_with("http") {
             target.to_owned()
@@ -145,6 +154,7 @@ impl Browser {
     pub(crate) fn csrf(&self) -> String {
         self.cookies
             .get("redoubt_csrf")
+            .or_else(|| self.cookies.get("__Host-redoubt_csrf"))
             .cloned()
             .unwrap_or_default()
     }
@@ -633,10 +643,14 @@ async fn over_https_cookies_are_secure() {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("redoubt_csrf="))
+        .find(|c| c.starts_with("__Host-redoubt_csrf="))
         .expect("csrf cookie")
         .to_owned();
     assert!(csrf_cookie.ends_with("; Secure"), "{csrf_cookie}");
+    assert!(
+        csrf_cookie.contains("; Path=/;") && !csrf_cookie.contains("Domain"),
+        "{csrf_cookie}"
+    );
     let doc: serde_json::Value = client
         .get(format!(
             "{}/.well-known/openid-configuration",
@@ -649,4 +663,147 @@ async fn over_https_cookies_are_secure() {
         .await
         .expect("json");
     assert_eq!(doc["issuer"], core.https_url);
+}
+
+fn https_client(core: &TestCore) -> reqwest::Client {
+    let pem = std::fs::read(core.ca_file()).expect("certificate");
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn over_https_the_session_lives_in_host_prefixed_cookies_only() {
+    let core = TestCore::start().await;
+    create_user(&core, "alice", "alice-password").await;
+    let mut browser = Browser::with_client(&core.https_url, https_client(&core));
+    let page = browser.login("alice", "alice-password", None).await;
+    assert_eq!(page.status, 303);
+    let session = page
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-redoubt_session="))
+        .expect("a __Host- session cookie");
+    assert!(
+        session.contains("; Path=/;")
+            && session.ends_with("; Secure")
+            && !session.contains("Domain"),
+        "{session}"
+    );
+    assert!(
+        browser.cookies.keys().all(|k| k.starts_with("__Host-")),
+        "{:?}",
+        browser.cookies
+    );
+    assert_eq!(browser.get("/account").await.status, 200);
+    // The same value under the unprefixed name (as a sibling host or plain HTTP could set it)
+    // is not a session over HTTPS.
+    let value = browser
+        .cookies
+        .get("__Host-redoubt_session")
+        .cloned()
+        .expect("session");
+    let mut planted = Browser::with_client(&core.https_url, https_client(&core));
+    planted.cookies.insert("redoubt_session".into(), value);
+    assert_eq!(planted.get("/account").await.status, 303);
+    // Sign-out clears the prefixed cookie.
+    let csrf = browser.csrf();
+    let page = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert!(
+        page.set_cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-redoubt_session=;") && c.contains("Max-Age=0")),
+        "{:?}",
+        page.set_cookies
+    );
+    assert_eq!(browser.get("/account").await.status, 303);
+}
+
+/// Sends `request` (bytes) over a fresh TCP connection; returns the status code of the answer.
+pub(crate) async fn raw_status(addr: &str, request: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&answer);
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"))
+}
+
+#[tokio::test]
+async fn malformed_cookie_bytes_are_no_cookie_never_a_500() {
+    let core = TestCore::start().await;
+    create_user(&core, "alice", "alice-password").await;
+    let mut browser = Browser::new(&core.url);
+    browser.login("alice", "alice-password", None).await;
+    let session = browser
+        .cookies
+        .get("redoubt_session")
+        .cloned()
+        .expect("session");
+    let addr = core.url.trim_start_matches("http://").to_owned();
+    let cookies: [&[u8]; 6] = [
+        b"redoubt_session=\xff\xfe\x80; redoubt_csrf=\xc3\x28",
+        b"redoubt_session=%zz%; redoubt_csrf=%",
+        b"redoubt_session=\"unterminated; redoubt_csrf==",
+        b"=; ;;; redoubt_session",
+        b"redoubt_session=a\x7fb",
+        b"redoubt_session=v1.\xf0\x9f\x92\xa9",
+    ];
+    for cookie in cookies {
+        for (method, path) in [
+            ("GET", "/login"),
+            ("GET", "/account"),
+            ("GET", "/oauth/end-session"),
+            (
+                "GET",
+                "/oauth/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fa%2Fcb",
+            ),
+            ("POST", "/logout"),
+            ("POST", "/account/password"),
+        ] {
+            let mut request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\nConnection: close\r\nCookie: "
+            )
+            .into_bytes();
+            request.extend_from_slice(cookie);
+            request.extend_from_slice(b"\r\n\r\n");
+            let status = raw_status(&addr, &request).await;
+            assert!(
+                status < 500,
+                "{method} {path} with {:?}: {status}",
+                String::from_utf8_lossy(cookie)
+            );
+            if path == "/account" {
+                // 303 to the login page; 400 when the HTTP layer refuses the header itself
+                // (control characters are not header octets).
+                assert!(
+                    matches!(status, 303 | 400),
+                    "a malformed cookie is not a session: {status} for {:?}",
+                    String::from_utf8_lossy(cookie)
+                );
+            }
+        }
+    }
+    // A malformed neighbour does not hide a well-formed session cookie.
+    let request = [
+        format!("GET /account HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: junk=")
+            .into_bytes(),
+        b"\xff\xfe".to_vec(),
+        format!("; redoubt_session={session}\r\n\r\n").into_bytes(),
+    ]
+    .concat();
+    assert_eq!(raw_status(&addr, &request).await, 200);
 }

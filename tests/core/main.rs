@@ -4,6 +4,7 @@
 mod bootstrap;
 mod channel;
 mod cli;
+mod config_errors;
 mod credentials;
 mod database_loss;
 mod directory;
@@ -22,4 +23,5 @@ mod rac;
 mod rac_browser;
 mod rac_outpost;
 mod radius;
+mod secrets;
 mod tokens;

@@ -978,7 +978,7 @@ async fn end_session_signs_out_and_returns_only_to_registered_uris() {
     let (_, tokens) = exchange(&core, &rp, &code, None).await;
     let hint = tokens["id_token"].as_str().expect("id").to_owned();
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    // An unregistered target: signed out, but no redirect.
+    // A GET, even with a valid hint, changes nothing: it asks the user to confirm.
     let mut other = Browser::new(&core.url);
     other.login("alice", "alice-password", None).await;
     let page = other
@@ -986,6 +986,42 @@ async fn end_session_signs_out_and_returns_only_to_registered_uris() {
             "/oauth/end-session?id_token_hint={hint}&post_logout_redirect_uri={}",
             encode("https://evil.example/")
         ))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Sign out?"), "{}", page.body);
+    assert!(page.body.contains(&hint), "the hint is carried by the form");
+    assert_eq!(
+        other.get("/account").await.status,
+        200,
+        "not yet signed out"
+    );
+    // A POST without the browser's CSRF token (a cross-site form) changes nothing either.
+    let page = other
+        .post(
+            "/oauth/end-session",
+            &[
+                ("id_token_hint", &hint),
+                ("csrf", "forged-forged-forged-forged-forged-forged"),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("Sign out?"));
+    assert_eq!(
+        other.get("/account").await.status,
+        200,
+        "not yet signed out"
+    );
+    // Confirmed, to an unregistered target: signed out, but no redirect.
+    let csrf = other.csrf();
+    let page = other
+        .post(
+            "/oauth/end-session",
+            &[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", "https://evil.example/"),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(page.status, 200);
     assert!(page.location.is_none());
@@ -999,6 +1035,19 @@ async fn end_session_signs_out_and_returns_only_to_registered_uris() {
             "/oauth/end-session?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye-1",
             encode(LOGOUT_TARGET)
         ))
+        .await;
+    assert_eq!(page.status, 200);
+    let csrf = third.csrf();
+    let page = third
+        .post(
+            "/oauth/end-session",
+            &[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", LOGOUT_TARGET),
+                ("state", "bye-1"),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(page.status, 303);
     assert_eq!(

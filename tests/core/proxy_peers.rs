@@ -364,11 +364,26 @@ async fn chromium_logs_in_through_nginx_with_password_and_totp() {
         location(&anonymous)
     );
 
-    // Sign-out: the session ends here and at the core; the app asks for a login again.
+    // Sign-out: the core asks first (a GET changes nothing), then the session ends there and,
+    // through the revocation, here; the app asks for a login again.
     browser
         .goto(&format!("{app}/outpost.redoubt/sign_out"))
         .await
         .expect("sign out");
+    assert!(
+        browser
+            .body_text()
+            .await
+            .expect("text")
+            .contains("Do you want to sign out"),
+        "a confirmation page"
+    );
+    let confirm = browser.find("button[type=submit]").await.expect("button");
+    browser.click(&confirm).await.expect("confirm");
+    browser
+        .wait_for_text(|text| (!text.contains("Do you want to sign out")).then_some(()))
+        .await
+        .expect("signed out");
     browser
         .goto(&format!("{app}/dashboard"))
         .await
@@ -833,4 +848,55 @@ async fn proxy_mode_carries_websockets_and_streams_and_refuses_oversized_headers
     let huge = "a".repeat(128 * 1024);
     let response = get_with(&format!("{app}/x"), Some(&cookie), &[("X-Huge", &huge)]).await;
     assert_eq!(response.status(), 431);
+}
+
+/// A malformed cookie at the proxy outpost (non-UTF-8 bytes, quotes, a forged session under the
+/// right name) is no cookie: the browser is sent to sign in, never a 500, and the upstream is
+/// never reached.
+#[tokio::test]
+async fn malformed_cookie_bytes_at_the_proxy_are_no_cookie() {
+    let core = TestCore::start().await;
+    let upstream = Upstream::start().await.expect("upstream");
+    let host = "app.redoubt.localhost:8080";
+    let served = serve(
+        &core,
+        "app",
+        json!({"mode": "proxy", "external_host": format!("http://{host}"),
+               "internal_host": format!("http://{}", upstream.addr)}),
+        None,
+    )
+    .await;
+    let name = format!("redoubt_proxy_{}", served.provider_id);
+    let addr = served.http.to_string();
+    let cookies: Vec<Vec<u8>> = vec![
+        [name.as_bytes(), b"=\xff\xfe\x80".as_slice()].concat(),
+        [
+            name.as_bytes(),
+            b"=\"unterminated; other=\xc3\x28".as_slice(),
+        ]
+        .concat(),
+        [name.as_bytes(), b"=v1.%zz%; =; ;;".as_slice()].concat(),
+        [
+            b"junk=\xff; ".as_slice(),
+            name.as_bytes(),
+            b"=not-a-sealed-session".as_slice(),
+        ]
+        .concat(),
+    ];
+    for cookie in &cookies {
+        let request = [
+            format!("GET /private HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: ")
+                .into_bytes(),
+            cookie.clone(),
+            b"\r\n\r\n".to_vec(),
+        ]
+        .concat();
+        let status = crate::login::raw_status(&addr, &request).await;
+        assert_eq!(
+            status,
+            302,
+            "{:?}: expected the sign-in redirect",
+            String::from_utf8_lossy(cookie)
+        );
+    }
 }

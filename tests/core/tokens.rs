@@ -88,3 +88,54 @@ async fn admin_tokens_only_for_superusers_and_die_with_their_user() {
         .expect(200);
     api.get("/api/v1/users").await.expect(401);
 }
+
+#[tokio::test]
+async fn token_lifetimes_are_bounded_and_the_problem_names_the_maximum() {
+    let core = TestCore::start().await;
+    let refused = core
+        .api
+        .post(
+            "/api/v1/tokens",
+            json!({"description": "forever", "expires_in_seconds": 365 * 86_400 + 1}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        refused["detail"],
+        "expires_in_seconds: must be from 1 to 31536000 (365 days)"
+    );
+    // Without a lifetime an API token lives the maximum, not forever.
+    let created = core
+        .api
+        .post("/api/v1/tokens", json!({"description": "ci"}))
+        .await
+        .expect(201);
+    let api = core.api_with(created["secret"].as_str().expect("secret"));
+    assert!(created["token"]["expires_at"].is_string(), "{created}");
+    core.clock.advance(365 * 86_400 - 10);
+    api.get("/api/v1/groups").await.expect(200);
+    core.clock.advance(11);
+    api.get("/api/v1/groups").await.expect(401);
+
+    let login = redoubt_tests::Api::new(&core.url, "");
+    let refused = login
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": redoubt_tests::ADMIN_PASSWORD,
+                   "expires_in_seconds": 86_401}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        refused["detail"],
+        "expires_in_seconds: must be from 1 to 86400 (24 hours)"
+    );
+    login
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": redoubt_tests::ADMIN_PASSWORD,
+                   "expires_in_seconds": 86_400}),
+        )
+        .await
+        .expect(201);
+}

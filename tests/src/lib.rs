@@ -99,7 +99,7 @@ impl TestCore {
             data_dir: data_dir.path().to_owned(),
             database_url: database.url.clone(),
             bootstrap_password: ADMIN_PASSWORD.into(),
-            bootstrap_token: admin_token.clone(),
+            bootstrap_token: admin_token.clone().into(),
             ..CoreSettings::default()
         };
         settings.listen.http = "127.0.0.1:0".into();
@@ -421,6 +421,22 @@ pub fn core_binary() -> PathBuf {
     assert!(
         binary.exists(),
         "{} is missing: build it first with `cargo build -p redoubt-core`",
+        binary.display()
+    );
+    binary
+}
+
+/// The `redoubt-outpost` binary built next to the test binary.
+pub fn outpost_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = profile_dir.join("redoubt-outpost");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first with `cargo build -p redoubt-outpost-bin`",
         binary.display()
     );
     binary

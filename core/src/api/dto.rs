@@ -127,10 +127,17 @@ impl From<model::User> for UserDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#
+    )]
     pub username: String,
     #[serde(default)]
+    #[schema(max_length = 150)]
     pub name: String,
     #[serde(default)]
+    #[schema(pattern = r"^([^@\s]+@\S+)?$")]
     pub email: String,
     /// Defaults to true.
     #[serde(default)]
@@ -140,6 +147,7 @@ pub struct CreateUser {
     pub attributes: Map<String, Value>,
     /// An initial password.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -147,8 +155,15 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r#"^[^\x00-\x1f\x7f-\x9f\s,=+;"<>\\#]+$"#
+    )]
     pub username: Option<String>,
+    #[schema(max_length = 150)]
     pub name: Option<String>,
+    #[schema(pattern = r"^([^@\s]+@\S+)?$")]
     pub email: Option<String>,
     pub is_active: Option<bool>,
     #[schema(value_type = Option<Object>)]
@@ -159,6 +174,7 @@ pub struct UpdateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
@@ -230,6 +246,11 @@ impl From<model::Group> for GroupDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     #[serde(default)]
     pub parent_id: Option<i64>,
@@ -244,6 +265,11 @@ pub struct CreateGroup {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -293,7 +319,13 @@ impl From<model::Application> for ApplicationDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApplication {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z0-9-]+$")]
     pub slug: String,
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     #[serde(default)]
     pub launch_url: String,
@@ -305,7 +337,13 @@ pub struct CreateApplication {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApplication {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[a-z0-9-]+$")]
     pub slug: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: Option<String>,
     pub launch_url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -338,6 +376,63 @@ pub struct ProviderDto {
     pub client_secret: Option<String>,
 }
 
+/// Settings members that hold secrets, by provider kind: left out of provider bodies unless the
+/// request asks with `?reveal=secrets` (the answer that created the provider echoes them once).
+pub fn secret_settings(kind: model::ProviderKind) -> &'static [&'static str] {
+    match kind {
+        model::ProviderKind::Radius => &["shared_secret"],
+        _ => &[],
+    }
+}
+
+/// `?reveal=secrets`: include the secrets of a provider's settings in the answer.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RevealQuery {
+    /// `secrets` shows secret settings (such as a RADIUS shared secret); otherwise they are left out.
+    pub reveal: Option<RevealWhat>,
+}
+
+/// What `?reveal=` may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RevealWhat {
+    Secrets,
+}
+
+impl RevealQuery {
+    /// Whether secrets are asked for.
+    pub fn secrets(&self) -> bool {
+        self.reveal == Some(RevealWhat::Secrets)
+    }
+}
+
+impl ProviderDto {
+    /// The provider's body with its secret settings left out.
+    pub fn redacted(p: model::Provider) -> Self {
+        let mut dto = Self::from(p);
+        if let (Ok(kind), Some(settings)) = (
+            dto.kind.parse::<model::ProviderKind>(),
+            dto.settings.as_object_mut(),
+        ) {
+            for key in secret_settings(kind) {
+                settings.remove(*key);
+            }
+        }
+        dto
+    }
+
+    /// Redacted unless `reveal`.
+    pub fn revealing(p: model::Provider, reveal: bool) -> Self {
+        if reveal {
+            Self::from(p)
+        } else {
+            Self::redacted(p)
+        }
+    }
+}
+
 impl From<model::Provider> for ProviderDto {
     fn from(p: model::Provider) -> Self {
         Self {
@@ -356,8 +451,14 @@ impl From<model::Provider> for ProviderDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     /// proxy, ldap, radius, rac or oidc (oidc providers are served by the core, not by outposts).
+    #[schema(pattern = r"^(proxy|ldap|radius|rac|oidc)$")]
     pub kind: String,
     /// Type-specific settings, validated for the kind.
     #[schema(value_type = Object)]
@@ -404,8 +505,14 @@ impl From<model::Outpost> for OutpostDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOutpost {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\s]([^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s])?$"
+    )]
     pub name: String,
     /// proxy, ldap, radius or rac.
+    #[schema(pattern = r"^(proxy|ldap|radius|rac)$")]
     pub kind: String,
     #[serde(default)]
     pub provider_ids: Vec<i64>,
@@ -482,7 +589,7 @@ impl From<model::ApiToken> for ApiTokenDto {
 pub struct CreateToken {
     #[serde(default)]
     pub description: String,
-    /// Lifetime in seconds; absent means no expiry.
+    /// Lifetime in seconds, at most 31536000 (365 days); absent means 365 days.
     #[serde(default)]
     pub expires_in_seconds: Option<u64>,
     /// The user the token acts for (a superuser); defaults to the caller.
@@ -505,7 +612,7 @@ pub struct LoginRequest {
     pub password: String,
     #[serde(default)]
     pub totp_code: Option<String>,
-    /// Token lifetime in seconds (default 12 hours).
+    /// Token lifetime in seconds (default 12 hours, at most 86400).
     #[serde(default)]
     pub expires_in_seconds: Option<u64>,
 }

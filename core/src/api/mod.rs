@@ -9,6 +9,7 @@ mod events;
 pub mod extract;
 mod groups;
 pub mod health;
+pub mod openapi;
 mod outpost_actions;
 mod outpost_facing;
 mod outpost_rac;
@@ -40,7 +41,7 @@ use utoipa_axum::routes;
         Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem documents."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(error::Problem))
+    components(schemas(error::Problem, dto::RevealWhat))
 )]
 struct ApiDoc;
 
@@ -75,7 +76,7 @@ async fn info(_admin: Admin, State(state): State<AppState>) -> ApiResult<Json<In
 pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut version = ApiDoc::openapi();
     version.info.version = crate::VERSION.to_owned();
-    OpenApiRouter::with_openapi(version)
+    let (router, mut doc) = OpenApiRouter::with_openapi(version)
         .routes(routes!(info))
         .merge(users::router())
         .merge(groups::router())
@@ -90,7 +91,9 @@ pub fn router_with_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(outpost_actions::router())
         .merge(crate::oidc::admin::router())
         .merge(sessions::router())
-        .split_for_parts()
+        .split_for_parts();
+    openapi::add_problem_responses(&mut doc);
+    (router, doc)
 }
 
 /// Everything under `/api/v1/`, including `/api/v1/schema.json`, with a problem+json 404.

@@ -55,6 +55,21 @@ pub fn validate_settings(kind: ProviderKind, settings: Value) -> Result<Value, A
     }
 }
 
+/// Fills the secret settings `new` leaves out with the current ones, so reading a provider
+/// (secrets left out) and sending its settings back keeps them.
+fn keep_secrets(kind: ProviderKind, current: &Value, new: &mut Value) {
+    let Some(new) = new.as_object_mut() else {
+        return;
+    };
+    for key in secret_settings(kind) {
+        if !new.contains_key(*key)
+            && let Some(value) = current.get(*key)
+        {
+            new.insert((*key).to_owned(), value.clone());
+        }
+    }
+}
+
 /// For `oidc` providers: client ids stay unique and the client secret is generated (on create,
 /// or when a client turns confidential) and kept as a hash; the secret is returned once.
 async fn prepare_oidc(
@@ -75,7 +90,7 @@ async fn prepare_oidc(
     }
 }
 
-/// List providers, searching by name.
+/// List providers, searching by name. Secret settings (a RADIUS shared secret) are left out.
 #[utoipa::path(get, path = "/api/v1/providers", tag = "providers", params(ListQuery),
     responses((status = 200, body = PageDto<ProviderDto>)))]
 async fn list_providers(
@@ -84,7 +99,7 @@ async fn list_providers(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<PageDto<ProviderDto>>> {
     let page = state.store.list_providers(&query.params()).await?;
-    Ok(Json(PageDto::from_page(page, ProviderDto::from)))
+    Ok(Json(PageDto::from_page(page, ProviderDto::redacted)))
 }
 
 /// Create a provider. Settings by kind: ldap `{base_dn, search_group_id?, uid_start_number?,
@@ -123,32 +138,43 @@ async fn create_provider(
     Ok((StatusCode::CREATED, Json(dto)))
 }
 
-/// Read a provider.
+/// Read a provider. Secret settings (a RADIUS shared secret) are shown only with
+/// `?reveal=secrets`.
 #[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "providers",
-    params(("id" = i64, Path, description = "provider id")), responses((status = 200, body = ProviderDto)))]
+    params(("id" = i64, Path, description = "provider id"), RevealQuery),
+    responses((status = 200, body = ProviderDto)))]
 async fn get_provider(
     _admin: Admin,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<RevealQuery>,
 ) -> ApiResult<Json<ProviderDto>> {
-    Ok(Json(state.store.provider(id).await?.into()))
+    Ok(Json(ProviderDto::revealing(
+        state.store.provider(id).await?,
+        query.secrets(),
+    )))
 }
 
-/// Change a provider's name or replace its settings.
+/// Change a provider's name or replace its settings. Secret settings left out of the new
+/// settings (as a redacted read shows them) keep their current values. The answer shows secret
+/// settings only with `?reveal=secrets`.
 #[utoipa::path(patch, path = "/api/v1/providers/{id}", tag = "providers", request_body = UpdateProvider,
-    params(("id" = i64, Path, description = "provider id")), responses((status = 200, body = ProviderDto)))]
+    params(("id" = i64, Path, description = "provider id"), RevealQuery),
+    responses((status = 200, body = ProviderDto)))]
 async fn update_provider(
     admin: Admin,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<RevealQuery>,
     ApiJson(body): ApiJson<UpdateProvider>,
 ) -> ApiResult<Json<ProviderDto>> {
     let current = state.store.provider(id).await?;
     let name = body.name.unwrap_or_else(|| current.name.clone());
     validate::name("name", &name)?;
     let (settings, client_secret) = match body.settings {
-        Some(settings) => {
+        Some(mut settings) => {
+            keep_secrets(current.kind, &current.settings, &mut settings);
             let settings = validate_settings(current.kind, settings)?;
             prepare_oidc(&state, current.kind, settings, Some(&current)).await?
         }
@@ -174,7 +200,7 @@ async fn update_provider(
         &peer.ip().to_string(),
     )
     .await;
-    let mut dto = ProviderDto::from(provider);
+    let mut dto = ProviderDto::revealing(provider, query.secrets());
     dto.client_secret = client_secret;
     Ok(Json(dto))
 }

@@ -18,6 +18,11 @@ use utoipa_axum::routes;
 
 /// Default lifetime of a token from `login`: 12 hours.
 const LOGIN_TOKEN_SECONDS: u64 = 12 * 3600;
+/// Longest lifetime of a token from `login`: 24 hours.
+pub(crate) const MAX_LOGIN_TOKEN_SECONDS: u64 = 24 * 3600;
+/// Longest lifetime of an admin API token, and the lifetime of one created without
+/// `expires_in_seconds`: 365 days.
+pub(crate) const MAX_API_TOKEN_SECONDS: u64 = 365 * 86_400;
 
 /// Routes of this module.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -36,15 +41,17 @@ async fn is_superuser(state: &AppState, user_id: i64) -> ApiResult<bool> {
         .any(|g| g.is_superuser))
 }
 
-fn expiry(now: i64, seconds: Option<u64>) -> Result<Option<i64>, ApiError> {
-    seconds
-        .map(|s| {
-            i64::try_from(s)
-                .ok()
-                .and_then(|s| now.checked_add(s))
-                .ok_or_else(|| ApiError::validation("expires_in_seconds: too large"))
-        })
-        .transpose()
+/// The expiry `seconds` from `now`, refused above `max` with a problem naming the maximum.
+fn expiry(now: i64, seconds: u64, max: u64, max_text: &str) -> Result<i64, ApiError> {
+    if seconds == 0 || seconds > max {
+        return Err(ApiError::validation(format!(
+            "expires_in_seconds: must be from 1 to {max} ({max_text})"
+        )));
+    }
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| now.checked_add(s))
+        .ok_or_else(|| ApiError::validation("expires_in_seconds: too large"))
 }
 
 /// List API tokens (never their secrets).
@@ -76,7 +83,12 @@ async fn create_token(
         )));
     }
     let secret = token::generate().map_err(|e| ApiError::internal(&e))?;
-    let expires_at = expiry(state.store.now(), body.expires_in_seconds)?;
+    let expires_at = Some(expiry(
+        state.store.now(),
+        body.expires_in_seconds.unwrap_or(MAX_API_TOKEN_SECONDS),
+        MAX_API_TOKEN_SECONDS,
+        "365 days",
+    )?);
     let created = state
         .store
         .create_admin_token(
@@ -176,10 +188,12 @@ async fn login(
         ));
     }
     let secret = token::generate().map_err(|e| ApiError::internal(&e))?;
-    let expires_at = expiry(
+    let expires_at = Some(expiry(
         state.store.now(),
-        Some(body.expires_in_seconds.unwrap_or(LOGIN_TOKEN_SECONDS)),
-    )?;
+        body.expires_in_seconds.unwrap_or(LOGIN_TOKEN_SECONDS),
+        MAX_LOGIN_TOKEN_SECONDS,
+        "24 hours",
+    )?);
     let created = state
         .store
         .create_admin_token(verified.user.id, &token::hash(&secret), "login", expires_at)

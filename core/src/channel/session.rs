@@ -290,6 +290,17 @@ impl Session {
                 );
             }
             OutpostMessage::Ack { revision } => {
+                if revision > self.sent {
+                    // An outpost claiming a configuration it was never sent is confused or
+                    // lying; its applied revision must not be recorded.
+                    return Err(Close::new(
+                        CloseCode::ProtocolViolation,
+                        format!(
+                            "acknowledged revision {revision}, but the newest sent is {}",
+                            self.sent
+                        ),
+                    ));
+                }
                 if let Some((pending, sent_at)) = self.unacked
                     && revision >= pending
                 {

@@ -15,8 +15,13 @@ const PROVIDER_COLUMNS: &[(&str, &str)] = &[("ID", "id"), ("NAME", "name"), ("KI
 pub enum ProvidersCommand {
     /// List providers.
     List(ListArgs),
-    /// Show one provider with its settings.
-    Show { id: i64 },
+    /// Show one provider with its settings (secret settings only with --show-secret).
+    Show {
+        id: i64,
+        /// Include secret settings, such as a RADIUS shared secret.
+        #[arg(long)]
+        show_secret: bool,
+    },
     /// Create a provider from --settings (JSON) or the shortcuts of its kind
     ///
     /// Examples:
@@ -218,8 +223,9 @@ pub(super) async fn run(
             &api.get_query("/api/v1/providers", &args.query()).await?,
             PROVIDER_COLUMNS,
         ),
-        ProvidersCommand::Show { id } => {
-            out.object(&api.get(&format!("/api/v1/providers/{id}")).await?);
+        ProvidersCommand::Show { id, show_secret } => {
+            let reveal = if show_secret { "?reveal=secrets" } else { "" };
+            out.object(&api.get(&format!("/api/v1/providers/{id}{reveal}")).await?);
         }
         ProvidersCommand::Create {
             name,

@@ -122,7 +122,7 @@ async fn authorize(
             description,
         )
     };
-    let session = current_session(state, headers).await?;
+    let session = current_session(state, headers, origin.secure).await?;
     let login_url = || {
         // Without prompt and max_age, so the fresh login satisfies the request (no loop).
         let back = format!(

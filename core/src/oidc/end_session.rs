@@ -1,9 +1,11 @@
-//! `/oauth/end-session` (OpenID Connect RP-Initiated Logout 1.0). With a valid `id_token_hint`
-//! (one we signed; expired is fine) the login session ends at once: the browser's session and
-//! the hint's `sid` are revoked and the cookie cleared. Without one, the user confirms with a
-//! CSRF-protected button first. The browser goes to `post_logout_redirect_uri` (with `state`)
-//! only if the client registered it (proxy clients: a URL on their external host or under their
-//! cookie domain); otherwise a confirmation page is shown.
+//! `/oauth/end-session` (OpenID Connect RP-Initiated Logout 1.0). Nothing changes on a GET, nor
+//! on a POST without this browser's CSRF token: the user is shown a confirmation page whose
+//! CSRF-protected button posts the request's parameters back (so a cross-site link or image
+//! cannot sign anyone out). On the confirmed POST the browser's login session ends, and with a
+//! valid `id_token_hint` (one we signed; expired is fine) the hint's `sid` too; the cookie is
+//! cleared. The browser goes to `post_logout_redirect_uri` (with `state`) only if the client
+//! registered it (proxy clients: a URL on their external host or under their cookie domain);
+//! otherwise a signed-out page is shown.
 
 use super::access;
 use super::clients;
@@ -102,13 +104,18 @@ async fn end_session(
     });
     let confirmed = posted
         && csrf::matches(
-            cookies::get(headers, csrf::COOKIE).as_deref(),
+            cookies::get(headers, csrf::COOKIE, origin.secure).as_deref(),
             params.get(csrf::FIELD),
         );
-    if hint.is_none() && !confirmed {
+    if !confirmed {
         let (token, cookie) = csrf_token(headers, origin.secure)?;
         let mut fields = String::new();
-        for key in ["post_logout_redirect_uri", "state", "client_id"] {
+        for key in [
+            "id_token_hint",
+            "post_logout_redirect_uri",
+            "state",
+            "client_id",
+        ] {
             if let Some(value) = params.get(key) {
                 fields.push_str(&hidden(key, value));
             }
@@ -128,7 +135,7 @@ async fn end_session(
             &cookie.into_iter().collect::<Vec<_>>(),
         ));
     }
-    login::end_session(state, headers).await?;
+    login::end_session(state, headers, origin.secure).await?;
     if let Some((user_id, sid)) = hint.as_ref().and_then(hinted_session) {
         state.store.revoke_sessions(user_id, Some(&sid)).await?;
     }

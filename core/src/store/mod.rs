@@ -19,6 +19,7 @@ pub mod oidc;
 pub mod outposts;
 mod providers;
 pub mod rac;
+mod secret_fingerprint;
 mod sessions;
 mod tokens;
 mod users;

@@ -144,13 +144,13 @@ async fn posted(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Result<Posted, Response>, WebError> {
-    let Some((session, user)) = current_session(state, headers).await? else {
+    let Some((session, user)) = current_session(state, headers, origin.secure).await? else {
         return Ok(Err(html::redirect("/login?next=%2Faccount", &[])));
     };
     let (token, cookie) = csrf_token(headers, origin.secure)?;
     let form = Params::parse(body).unwrap_or_default();
     if !csrf::matches(
-        cookies::get(headers, csrf::COOKIE).as_deref(),
+        cookies::get(headers, csrf::COOKIE, origin.secure).as_deref(),
         form.get(csrf::FIELD),
     ) {
         return Ok(Err(html::error_page(
@@ -190,7 +190,7 @@ pub async fn show(
     origin: Origin,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let Some((_, user)) = current_session(&state, &headers).await? else {
+    let Some((_, user)) = current_session(&state, &headers, origin.secure).await? else {
         return Ok(html::redirect("/login?next=%2Faccount", &[]));
     };
     let (token, cookie) = csrf_token(&headers, origin.secure)?;

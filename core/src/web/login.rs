@@ -105,7 +105,7 @@ pub async fn show(
     let params = Params::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
     let next = next::or_default(params.get("next"));
     let (token, cookie) = csrf_token(&headers, origin.secure)?;
-    let notice = match super::current_session(&state, &headers).await? {
+    let notice = match super::current_session(&state, &headers, origin.secure).await? {
         Some((_, user)) => format!(
             "<p class=\"notice\" role=\"status\">You are signed in as <strong>{}</strong>. \
              <a href=\"{}\">Continue</a>, or sign in again below.</p>",
@@ -146,7 +146,7 @@ pub async fn submit(
     let next = next::or_default(form.get("next")).to_owned();
     let username = form.get("username").unwrap_or_default();
     if !csrf::matches(
-        cookies::get(&headers, csrf::COOKIE).as_deref(),
+        cookies::get(&headers, csrf::COOKIE, origin.secure).as_deref(),
         form.get(csrf::FIELD),
     ) {
         return Ok(html::respond(
@@ -287,7 +287,7 @@ pub async fn logout(
 ) -> Result<Response, WebError> {
     let form = Params::parse(&body).unwrap_or_default();
     if !csrf::matches(
-        cookies::get(&headers, csrf::COOKIE).as_deref(),
+        cookies::get(&headers, csrf::COOKIE, origin.secure).as_deref(),
         form.get(csrf::FIELD),
     ) {
         return Ok(html::error_page(
@@ -296,13 +296,17 @@ pub async fn logout(
             "The form expired or was sent from another site. Reload the page and try again.",
         ));
     }
-    end_session(&state, &headers).await?;
+    end_session(&state, &headers, origin.secure).await?;
     Ok(signed_out_page(origin.secure))
 }
 
 /// Revokes the session of this request, if it has one.
-pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
-    if let Some(value) = cookies::get(headers, session::COOKIE)
+pub async fn end_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    secure: bool,
+) -> Result<(), WebError> {
+    if let Some(value) = cookies::get(headers, session::COOKIE, secure)
         && let Ok(session) = session::Session::open(&state.web.sessions, &value, state.store.now())
     {
         state

@@ -141,12 +141,13 @@ pub async fn session_revoked(store: &Store, session: &Session) -> Result<bool, S
         .await
 }
 
-/// The valid login session of this request, with its user.
+/// The valid login session of this request (`secure`: its `__Host-` cookie), with its user.
 pub async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
+    secure: bool,
 ) -> Result<Option<(Session, User)>, StoreError> {
-    let Some(value) = cookies::get(headers, session::COOKIE) else {
+    let Some(value) = cookies::get(headers, session::COOKIE, secure) else {
         return Ok(None);
     };
     let Ok(session) = Session::open(&state.web.sessions, &value, state.store.now()) else {
@@ -184,7 +185,7 @@ pub fn start_session(
 
 /// The CSRF token of this browser, and a `Set-Cookie` value when a new one had to be made.
 pub fn csrf_token(headers: &HeaderMap, secure: bool) -> Result<(String, Option<String>), WebError> {
-    if let Some(token) = cookies::get(headers, csrf::COOKIE).filter(|t| t.len() >= 32) {
+    if let Some(token) = cookies::get(headers, csrf::COOKIE, secure).filter(|t| t.len() >= 32) {
         return Ok((token, None));
     }
     let token =

@@ -38,19 +38,37 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// The value of cookie `name`, from any `Cookie` header.
+/// The value of cookie `name`, from any `Cookie` header; the first well-formed one wins. Read
+/// byte-wise: a value that is not made of cookie octets (RFC 6265 section 4.1.1: non-UTF-8
+/// bytes, quotes inside, spaces, control characters) is no cookie, and a malformed pair never
+/// hides the well-formed ones beside it.
 pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-            {
-                return Some(v.trim_matches('"'));
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            let (key, value) = (pair.get(..eq)?, pair.get(eq + 1..)?);
+            if key.trim_ascii() != name.as_bytes() {
+                return None;
             }
-        }
+            cookie_value(value.trim_ascii())
+        })
+        .next()
+}
+
+/// A well-formed cookie value without its optional quotes.
+fn cookie_value(raw: &[u8]) -> Option<&str> {
+    let inner = raw
+        .strip_prefix(b"\"")
+        .and_then(|r| r.strip_suffix(b"\""))
+        .unwrap_or(raw);
+    let octet = |b: &u8| matches!(*b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
+    if inner.is_empty() || !inner.iter().all(octet) {
+        return None;
     }
-    None
+    std::str::from_utf8(inner).ok()
 }
 
 /// Cookie attributes.
@@ -202,6 +220,24 @@ mod tests {
         assert_eq!(find_cookie(&h, "b"), Some("2"));
         assert_eq!(find_cookie(&h, "redoubt_proxy_1"), Some("x.y"));
         assert_eq!(find_cookie(&h, "redoubt_proxy_"), None);
+    }
+
+    #[test]
+    fn malformed_cookies_are_no_cookie() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"s=\xff\xfe; t=ok; u=a\"b; v=; =x; junk").expect("obs-text"),
+        );
+        assert_eq!(find_cookie(&h, "s"), None);
+        assert_eq!(
+            find_cookie(&h, "t"),
+            Some("ok"),
+            "a bad neighbour hides nothing"
+        );
+        assert_eq!(find_cookie(&h, "u"), None);
+        assert_eq!(find_cookie(&h, "v"), None);
+        assert_eq!(find_cookie(&h, "junk"), None);
     }
 
     #[test]

@@ -972,15 +972,15 @@ impl ProxyService {
             Check::Session { session, .. } => Some(session),
             Check::Anonymous(_) => None,
         };
-        let mut response = redirect(&login::end_session_url(
+        // Nothing changes here (a GET a cross-site page can trigger): the core asks the user to
+        // confirm, then revokes the login session, which ends this cookie's session through
+        // the `SessionsRevoked` change every proxy outpost receives.
+        let response = redirect(&login::end_session_url(
             &state.core_public_url,
             provider,
             session.as_ref().and_then(|s| s.jwt.as_deref()),
             &format!("{}/", provider.origin),
         ));
-        if let Some(cookie) = set_cookie(&provider.cookie_name, "", cookie_scope(provider), 0) {
-            response.headers_mut().insert(header::SET_COOKIE, cookie);
-        }
         (mode, Outcome::Redirected, response)
     }
 }

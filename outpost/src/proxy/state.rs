@@ -56,7 +56,8 @@ pub struct ProviderView {
     pub host: String,
     /// The cookie domain without a leading dot (lowercase), in `forward_domain` mode.
     pub cookie_domain: Option<String>,
-    /// `redoubt_proxy_<id>`.
+    /// `redoubt_proxy_<id>` (`redoubt_rac_<id>` for RAC), with the `__Host-` prefix when the
+    /// cookie is host-only and the external host is HTTPS ([`session_cookie_name`]).
     pub cookie_name: String,
     /// The associated data its session cookies are sealed with.
     pub session_aad: Vec<u8>,
@@ -350,7 +351,7 @@ fn rac_view(
     let (mut view, warnings) = view(id, name, settings)?;
     view.app = ProviderApp::Rac;
     view.client_id = redoubt_outpost_proto::oidc::rac_client_id(id);
-    view.cookie_name = format!("redoubt_rac_{id}");
+    view.cookie_name = session_cookie_name("redoubt_rac", id, view.scheme, None);
     view.session_aad = super::session::session_aad(id, &view.cookie_name);
     Ok((view, warnings))
 }
@@ -410,6 +411,7 @@ fn view(
             "proxy provider {id}: the upstream's TLS certificate is NOT verified (internal_host_verify_tls is false)"
         )));
     }
+    let cookie_name = session_cookie_name("redoubt_proxy", id, scheme, cookie_domain.as_deref());
     Ok((
         ProviderView {
             id,
@@ -420,8 +422,8 @@ fn view(
             origin,
             host,
             cookie_domain,
-            cookie_name: format!("redoubt_proxy_{id}"),
-            session_aad: super::session::session_aad(id, &format!("redoubt_proxy_{id}")),
+            session_aad: super::session::session_aad(id, &cookie_name),
+            cookie_name,
             skip,
             upstream,
             upstream_target,
@@ -429,6 +431,17 @@ fn view(
         },
         warnings,
     ))
+}
+
+/// The session cookie's name: `<base>_<id>`, prefixed `__Host-` (RFC 6265bis section 4.1.3.2)
+/// when it is host-only (no `Domain`) and set over HTTPS, so no sibling host can plant or shadow
+/// it. Cookies with a `Domain` (forward_domain mode) cannot carry the prefix.
+pub fn session_cookie_name(base: &str, id: i64, scheme: Scheme, domain: Option<&str>) -> String {
+    if scheme == Scheme::Https && domain.is_none() {
+        format!("__Host-{base}_{id}")
+    } else {
+        format!("{base}_{id}")
+    }
 }
 
 /// `scheme://authority` of a URL (path, query and fragment dropped).
@@ -540,7 +553,16 @@ pub(crate) mod tests {
         assert_eq!(s.provider_for_host("other.example.com").map(|p| p.id), None);
         let p = s.provider_for_host("single.example.com").expect("p");
         assert_eq!(p.origin, "https://single.example.com:8443");
-        assert_eq!(p.cookie_name, "redoubt_proxy_2");
+        assert_eq!(
+            p.cookie_name, "__Host-redoubt_proxy_2",
+            "host-only over HTTPS"
+        );
+        let domain = s.provider_for_host("wiki.corp.example").expect("p");
+        assert!(domain.cookie_domain.is_some());
+        assert_eq!(
+            domain.cookie_name, "redoubt_proxy_3",
+            "a Domain cookie keeps its name"
+        );
         assert_eq!(s.core_public_url, "https://id.example.com");
         assert_eq!(
             s.issuers,

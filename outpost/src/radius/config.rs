@@ -18,7 +18,7 @@ pub struct Provider {
 impl Provider {
     /// The shared secret's octets.
     pub fn secret(&self) -> &[u8] {
-        self.settings.shared_secret.as_bytes()
+        self.settings.shared_secret.expose().as_bytes()
     }
 }
 
