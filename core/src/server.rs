@@ -347,6 +347,11 @@ async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiv
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "pruning expired OIDC codes and tokens failed"),
         }
+        match store.prune_lockouts(store.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "forgot ended lockouts"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning ended lockouts failed"),
+        }
         match store.prune_session_revocations().await {
             Ok(n) if n > 0 => tracing::info!(forgotten = n, "forgot expired session revocations"),
             Ok(_) => {}

@@ -111,6 +111,14 @@ pub enum ChangeItem {
         #[serde(default)]
         group_ids: Vec<i64>,
     },
+    /// The brute-force policy locked `username` at `source_address` (the end client's address
+    /// or RADIUS Calling-Station-Id, as outposts report it) until `locked_until` (Unix
+    /// seconds). Sent to directory outposts: until then they answer that pair from no cache.
+    LockChanged {
+        username: String,
+        source_address: String,
+        locked_until: i64,
+    },
 }
 
 /// WebSocket close codes the core uses (RFC 6455 section 7.4.2: 4000-4999 are private).

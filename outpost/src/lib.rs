@@ -11,6 +11,7 @@ pub mod core_api;
 pub mod credential_cache;
 pub mod credential_check;
 pub mod fetch;
+pub mod lock_book;
 #[cfg(test)]
 mod fuzzing;
 #[cfg(feature = "ldap")]
