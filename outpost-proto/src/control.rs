@@ -113,7 +113,8 @@ pub enum ChangeItem {
     },
     /// The brute-force policy locked `username` at `source_address` (the end client's address
     /// or RADIUS Calling-Station-Id, as outposts report it) until `locked_until` (Unix
-    /// seconds). Sent to directory outposts: until then they answer that pair from no cache.
+    /// seconds); an empty `username` means every user at that source (it sprays). Sent to
+    /// directory outposts: until then they answer it from no cache.
     LockChanged {
         username: String,
         source_address: String,

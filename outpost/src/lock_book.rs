@@ -10,7 +10,7 @@ use std::sync::Mutex;
 /// Above this many pairs, ended locks are swept on every insert.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// One pushed lock.
+/// One pushed lock; an empty `username` locks every user at the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairLock {
     pub username: String,
@@ -63,19 +63,22 @@ impl LockBook {
         }
     }
 
-    /// Whether `username` at `source_address` is locked now.
+    /// Whether `username` at `source_address` is locked now, as a pair or because every user
+    /// at that source is.
     pub fn is_locked(&self, username: &str, source_address: &str) -> bool {
         let now = self.clock.now();
-        let key = (username.to_owned(), source_address.to_owned());
         let mut book = self.guard();
-        match book.get(&key) {
-            Some(until) if *until > now => true,
-            Some(_) => {
-                book.remove(&key);
-                false
+        [username, ""].into_iter().any(|user| {
+            let key = (user.to_owned(), source_address.to_owned());
+            match book.get(&key) {
+                Some(until) if *until > now => true,
+                Some(_) => {
+                    book.remove(&key);
+                    false
+                }
+                None => false,
             }
-            None => false,
-        }
+        })
     }
 
     /// Pairs held (some may have ended).
@@ -117,5 +120,8 @@ mod tests {
         clock.advance(1);
         assert!(!book.is_locked("alice", "10.0.0.1"));
         assert!(book.is_empty());
+        book.record(&[lock("", "10.0.0.9", 1100)]);
+        assert!(book.is_locked("carol", "10.0.0.9"), "a whole source");
+        assert!(!book.is_locked("carol", "10.0.0.8"));
     }
 }

@@ -11,6 +11,7 @@ mod embedded;
 mod errors;
 mod examples;
 mod ldap;
+mod lockout;
 mod login;
 mod oidc;
 mod operations;

@@ -201,7 +201,9 @@ impl CredentialChecker {
         }
     }
 
-    /// Records a lock when this failure (one more than `counts` saw) locks the pair.
+    /// Records a lock when this failure (one more than `counts` saw) locks the pair, or makes
+    /// the source a sprayer (then for every user at it, for at most the window: outposts only
+    /// stop answering it from their caches, the core stays the judge).
     async fn lock_if_due(
         &self,
         request: &CredentialRequest<'_>,
@@ -219,6 +221,38 @@ impl CredentialChecker {
             );
             self.store
                 .record_lockout(request.username, request.source_address, until)
+                .await?;
+        }
+        let sprayed_before = self
+            .policy
+            .sprays(counts.source_failed_users, counts.source_succeeded_users);
+        let may_spray_now = !self
+            .policy
+            .sprays(counts.source_failed_users.saturating_add(1), 0);
+        if request.source_address.is_empty() || sprayed_before || may_spray_now {
+            return Ok(());
+        }
+        let after = self
+            .store
+            .lockout_counts(
+                ACTION_CREDENTIAL_CHECK,
+                request.username,
+                request.source_address,
+                self.policy.window_start(now),
+            )
+            .await?;
+        if self
+            .policy
+            .sprays(after.source_failed_users, after.source_succeeded_users)
+        {
+            tracing::warn!(
+                source = request.source_address,
+                users = after.source_failed_users,
+                "credential checks refused for this source: it tries many users"
+            );
+            let until = now.saturating_add(self.policy.window_seconds);
+            self.store
+                .record_lockout("", request.source_address, until)
                 .await?;
         }
         Ok(())

@@ -15,8 +15,8 @@ pub struct PairLock {
 }
 
 impl Store {
-    /// Records that `username` from `source_address` is locked until `locked_until` and pushes
-    /// it to outposts.
+    /// Records that `username` (every user when empty) from `source_address` is locked until
+    /// `locked_until` and pushes it to outposts.
     pub async fn record_lockout(
         &self,
         username: &str,
