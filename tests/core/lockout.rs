@@ -345,3 +345,34 @@ async fn failures_from_many_sources_slow_a_user_down_but_never_block() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_lock_made_at_one_replica_holds_at_the_other_and_at_its_outposts() {
+    if !peers_present() {
+        return;
+    }
+    let core = TestCore::start().await;
+    let s = redoubt_tests::ldap::setup(&core, 0, json!({})).await;
+    assert!(ldapwhoami(&s, "carol", "carol-password").await);
+    // The guesses reach the other replica's login form; the outpost is connected to the first.
+    let replica = core.start_replica().await;
+    let mut at_replica = Browser::new(&replica.url);
+    for _ in 0..5 {
+        assert_eq!(at_replica.login("carol", "guess", None).await.status, 401);
+    }
+    let mut at_first = Browser::new(&core.url);
+    assert_eq!(
+        at_first.login("carol", "carol-password", None).await.status,
+        429,
+        "the first replica counts the failures made at the other"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ldapwhoami(&s, "carol", "carol-password").await {
+        assert!(
+            Instant::now() < deadline,
+            "the outpost of the first replica never heard of the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.outpost.stop().await;
+}
