@@ -140,7 +140,13 @@ pub enum CloseCode {
 impl CloseCode {
     /// The numeric code.
     pub fn code(self) -> u16 {
-        self as u16
+        match self {
+            Self::TokenRefused => 4001,
+            Self::IncompatibleProtocol => 4002,
+            Self::ProtocolViolation => 4003,
+            Self::Timeout => 4004,
+            Self::ShuttingDown => 4005,
+        }
     }
 
     /// The code for a number, if it is one of ours.
