@@ -27,8 +27,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
-/// How long an idle client connection is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an idle client connection is kept: the control channel's bound, so a WebSocket
+/// carrying heartbeats is never cut as idle.
+const IDLE_TIMEOUT: Duration =
+    Duration::from_secs(redoubt_outpost_proto::control::CHANNEL_IDLE_TIMEOUT_SECONDS);
 /// Outpost instances not seen for this long are forgotten.
 const INSTANCE_RETENTION_SECONDS: i64 = 7 * 86_400;
 /// How long ended or lapsed RAC connections are kept (the event log keeps their history).

@@ -908,7 +908,9 @@ mod tests {
         assert_eq!(hex("0x0aFf"), Ok(vec![0x0a, 0xff]));
         assert_eq!(hex(""), Ok(vec![]));
         // A two-byte character at an even offset used to be sliced through its middle.
-        for bad in ["0é0", "éé", "€0", "0x0é0", "é", "abc", "+1", "0x+1", "g0", "１２"] {
+        for bad in [
+            "0é0", "éé", "€0", "0x0é0", "é", "abc", "+1", "0x+1", "g0", "１２",
+        ] {
             assert!(hex(bad).is_err(), "{bad}");
         }
     }

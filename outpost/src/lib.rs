@@ -11,11 +11,11 @@ pub mod core_api;
 pub mod credential_cache;
 pub mod credential_check;
 pub mod fetch;
-pub mod lock_book;
 #[cfg(test)]
 mod fuzzing;
 #[cfg(feature = "ldap")]
 pub mod ldap;
+pub mod lock_book;
 pub mod module;
 pub mod observe;
 #[cfg(feature = "proxy")]

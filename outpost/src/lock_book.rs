@@ -110,10 +110,16 @@ mod tests {
     fn locks_hold_per_pair_until_they_end() {
         let clock = Arc::new(ManualClock::new(1000));
         let book = LockBook::new(clock.clone());
-        book.record(&[lock("alice", "10.0.0.1", 1060), lock("bob", "10.0.0.1", 999)]);
+        book.record(&[
+            lock("alice", "10.0.0.1", 1060),
+            lock("bob", "10.0.0.1", 999),
+        ]);
         assert!(book.is_locked("alice", "10.0.0.1"));
         assert!(!book.is_locked("alice", "10.0.0.2"), "another source");
-        assert!(!book.is_locked("bob", "10.0.0.1"), "an ended lock is ignored");
+        assert!(
+            !book.is_locked("bob", "10.0.0.1"),
+            "an ended lock is ignored"
+        );
         book.record(&[lock("alice", "10.0.0.1", 1030)]);
         clock.advance(59);
         assert!(book.is_locked("alice", "10.0.0.1"), "the longer lock wins");

@@ -12,8 +12,8 @@ use futures_util::{SinkExt, StreamExt};
 use redoubt_outpost_proto::PROTOCOL_VERSION;
 use redoubt_outpost_proto::config::ConfigSnapshot;
 use redoubt_outpost_proto::control::{
-    CHANNEL_PATH, ChangeSet, CloseCode, CoreMessage, DEFAULT_HEARTBEAT_SECONDS, Hello,
-    MAX_MESSAGE_BYTES, OutpostMessage,
+    CHANNEL_PATH, ChangeSet, CloseCode, CoreMessage, Hello, MAX_MESSAGE_BYTES, OutpostMessage,
+    close_reason, heartbeat_period, outpost_silence_limit,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,9 +35,6 @@ const REFUSED_FLOOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for one outgoing message to be written.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Nothing heard from the core (not even a pong) for this long, or for three heartbeat
-/// intervals if that is longer: the connection is dead even if TCP has not noticed.
-const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// Longest wait for the core to answer a close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -305,7 +302,7 @@ impl Runtime {
             revision: self.held().map(|s| s.revision),
         });
         send(&mut socket, &hello).await?;
-        let mut period = Duration::from_secs(DEFAULT_HEARTBEAT_SECONDS);
+        let mut period = heartbeat_period(None);
         let mut heartbeat = ticker(period);
         let mut deadline = Instant::now() + silence_limit(period);
         loop {
@@ -337,7 +334,7 @@ impl Runtime {
                     let applied = match message {
                         CoreMessage::Welcome { heartbeat_interval_seconds, core_version } => {
                             self.metrics.messages.with_label_values(&["welcome"]).inc();
-                            period = Duration::from_secs(heartbeat_interval_seconds.clamp(1, 300));
+                            period = heartbeat_period(Some(heartbeat_interval_seconds));
                             heartbeat = ticker(period);
                             deadline = Instant::now() + silence_limit(period);
                             self.connected.send_replace(true);
@@ -425,8 +422,10 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     interval
 }
 
+/// Nothing heard from the core (not even a pong) for this long: the connection is dead even if
+/// TCP has not noticed (see `control::outpost_silence_limit`).
 fn silence_limit(period: Duration) -> Duration {
-    (period * 3).max(SILENCE_LIMIT)
+    outpost_silence_limit(period)
 }
 
 async fn send(socket: &mut Socket, message: &OutpostMessage) -> Result<(), SessionError> {
@@ -449,7 +448,7 @@ async fn send_frame(socket: &mut Socket, message: Message) -> Result<(), Session
 async fn close(socket: &mut Socket, code: WsCloseCode, reason: &'static str) {
     let frame = CloseFrame {
         code,
-        reason: reason.into(),
+        reason: close_reason(reason).into(),
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         if socket.close(Some(frame)).await.is_ok() {
@@ -508,10 +507,18 @@ mod tests {
 
     #[test]
     fn silence_limit_covers_three_heartbeats() {
-        assert_eq!(silence_limit(Duration::from_secs(10)), SILENCE_LIMIT);
         assert_eq!(
-            silence_limit(Duration::from_secs(60)),
-            Duration::from_secs(180)
+            silence_limit(Duration::from_secs(10)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            silence_limit(Duration::from_secs(30)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            silence_limit(heartbeat_period(Some(300))),
+            Duration::from_secs(90),
+            "the longest period is clamped to what the core accepts"
         );
     }
 }

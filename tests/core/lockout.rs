@@ -128,14 +128,18 @@ async fn refused_attempts_do_not_extend_a_lock_and_further_failures_wait_longer(
     }
     let core = TestCore::start().await;
     let s = redoubt_tests::ldap::setup(&core, 0, json!({})).await;
-    let failures: Vec<Bind> = (0..5)
-        .map(|_| Bind("127.0.0.2", "bob", "guess"))
-        .collect();
+    let failures: Vec<Bind> = (0..5).map(|_| Bind("127.0.0.2", "bob", "guess")).collect();
     ldap3_binds(&s, &failures).await;
     // Hammering the locked pair with the right password (or any) is refused and not counted.
     core.clock.advance(30);
     let hammer: Vec<Bind> = (0..10)
-        .map(|i| Bind("127.0.0.2", "bob", if i % 2 == 0 { "bob-password" } else { "x" }))
+        .map(|i| {
+            Bind(
+                "127.0.0.2",
+                "bob",
+                if i % 2 == 0 { "bob-password" } else { "x" },
+            )
+        })
         .collect();
     assert!(ldap3_binds(&s, &hammer).await.iter().all(|(ok, _)| !ok));
     assert_eq!(
@@ -242,9 +246,12 @@ async fn a_locked_pair_is_refused_by_an_outpost_even_with_the_password_in_its_ca
     // alice binds from 127.0.0.1: the outpost now answers her password from its cache.
     assert!(ldapwhoami(&s, "alice", "alice-password").await);
     let checks = || async {
-        events(&core, "action=credential_check&target=alice&outcome=success")
-            .await
-            .len()
+        events(
+            &core,
+            "action=credential_check&target=alice&outcome=success",
+        )
+        .await
+        .len()
     };
     assert!(ldapwhoami(&s, "alice", "alice-password").await);
     assert_eq!(checks().await, 1, "the second bind was a cache hit");

@@ -131,9 +131,7 @@ fn unescape(value: &str) -> Result<String, DnError> {
             out.push(byte);
             continue;
         }
-        let (&next, rest) = bytes
-            .split_first()
-            .ok_or(DnError("a trailing backslash"))?;
+        let (&next, rest) = bytes.split_first().ok_or(DnError("a trailing backslash"))?;
         bytes = rest;
         match (hex(next), bytes.first().and_then(|b| hex(*b))) {
             (Some(high), Some(low)) => {

@@ -224,7 +224,11 @@ fn substring_match(value: &str, filter: &LdapSubstringFilter) -> bool {
     for part in &filter.any {
         let part = part.to_lowercase();
         match rest.find(part.as_str()) {
-            Some(at) => rest = rest.get(at.saturating_add(part.len())..).unwrap_or_default(),
+            Some(at) => {
+                rest = rest
+                    .get(at.saturating_add(part.len())..)
+                    .unwrap_or_default()
+            }
             None => return false,
         }
     }

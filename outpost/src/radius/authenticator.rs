@@ -71,7 +71,8 @@ pub fn check_message_authenticator(
     };
     let mut copy = framed.to_vec();
     let zeroed = copy.get_mut(at..at.saturating_add(16)).map(|v| v.fill(0));
-    let authenticator_zeroed = !zero_authenticator || copy.get_mut(4..20).map(|v| v.fill(0)).is_some();
+    let authenticator_zeroed =
+        !zero_authenticator || copy.get_mut(4..20).map(|v| v.fill(0)).is_some();
     if zeroed.is_none() || !authenticator_zeroed {
         return MessageAuthenticator::Invalid;
     }
@@ -86,9 +87,11 @@ pub fn check_message_authenticator(
 /// Whether an Accounting-Request's Request Authenticator is right for the secret:
 /// MD5(Code + Identifier + Length + 16 zero octets + Attributes + Secret).
 pub fn accounting_request_is_authentic(framed: &[u8], secret: &[u8]) -> bool {
-    let (Some(start), Some(given), Some(attributes)) =
-        (framed.get(..4), framed.get(4..HEADER_LEN), framed.get(HEADER_LEN..))
-    else {
+    let (Some(start), Some(given), Some(attributes)) = (
+        framed.get(..4),
+        framed.get(4..HEADER_LEN),
+        framed.get(HEADER_LEN..),
+    ) else {
         return false;
     };
     let expected = md5(&[start, &[0u8; 16], attributes, secret]);
