@@ -101,13 +101,18 @@ pub struct PasswordHashSettings {
     pub parallelism: u32,
 }
 
-/// Brute-force limits.
+/// Brute-force limits (see `auth::lockout` and the README's lockout section).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LockoutSettings {
     pub window_seconds: i64,
-    pub max_failures_per_user: i64,
-    pub max_failures_per_address: i64,
+    pub failures_per_source: i64,
+    pub wait_increment_seconds: i64,
+    pub max_wait_seconds: i64,
+    pub slowdown_after_failures: i64,
+    pub slowdown_step_ms: u64,
+    pub max_slowdown_ms: u64,
+    pub spray_distinct_users: i64,
 }
 
 /// Audit log retention.
@@ -186,8 +191,13 @@ impl Default for LockoutSettings {
         let p = LockoutPolicy::default();
         Self {
             window_seconds: p.window_seconds,
-            max_failures_per_user: p.max_failures_per_user,
-            max_failures_per_address: p.max_failures_per_address,
+            failures_per_source: p.failures_per_source,
+            wait_increment_seconds: p.wait_increment_seconds,
+            max_wait_seconds: p.max_wait_seconds,
+            slowdown_after_failures: p.slowdown_after_failures,
+            slowdown_step_ms: p.slowdown_step_ms,
+            max_slowdown_ms: p.max_slowdown_ms,
+            spray_distinct_users: p.spray_distinct_users,
         }
     }
 }
@@ -196,8 +206,13 @@ impl From<LockoutSettings> for LockoutPolicy {
     fn from(s: LockoutSettings) -> Self {
         Self {
             window_seconds: s.window_seconds,
-            max_failures_per_user: s.max_failures_per_user,
-            max_failures_per_address: s.max_failures_per_address,
+            failures_per_source: s.failures_per_source,
+            wait_increment_seconds: s.wait_increment_seconds,
+            max_wait_seconds: s.max_wait_seconds,
+            slowdown_after_failures: s.slowdown_after_failures,
+            slowdown_step_ms: s.slowdown_step_ms,
+            max_slowdown_ms: s.max_slowdown_ms,
+            spray_distinct_users: s.spray_distinct_users,
         }
     }
 }
@@ -278,7 +293,7 @@ mod tests {
             Some(&file),
             env(&[
                 ("REDOUBT_LISTEN__HTTP", "127.0.0.1:2"),
-                ("REDOUBT_LOCKOUT__MAX_FAILURES_PER_USER", "9"),
+                ("REDOUBT_LOCKOUT__FAILURES_PER_SOURCE", "9"),
                 ("REDOUBT_SECRET_KEY_FILE", secret.to_str().expect("utf-8")),
                 ("REDOUBT_NOPE", "x"),
                 ("REDOUBT_URL", "http://core"),
@@ -296,7 +311,7 @@ mod tests {
         assert_eq!(s.log_level, "debug");
         assert_eq!(s.listen.http, "127.0.0.1:2");
         assert_eq!(s.listen.metrics, "127.0.0.1:3");
-        assert_eq!(s.lockout.max_failures_per_user, 9);
+        assert_eq!(s.lockout.failures_per_source, 9);
         assert_eq!(s.secret_key.expose(), "s3cret");
         assert!(!format!("{s:?}").contains("s3cret"), "Debug hides secrets");
         assert_eq!(

@@ -27,8 +27,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
-/// How long an idle client connection is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an idle client connection is kept: the control channel's bound, so a WebSocket
+/// carrying heartbeats is never cut as idle.
+const IDLE_TIMEOUT: Duration =
+    Duration::from_secs(redoubt_outpost_proto::control::CHANNEL_IDLE_TIMEOUT_SECONDS);
 /// Outpost instances not seen for this long are forgotten.
 const INSTANCE_RETENTION_SECONDS: i64 = 7 * 86_400;
 /// How long ended or lapsed RAC connections are kept (the event log keeps their history).
@@ -380,6 +382,11 @@ async fn prune_events(store: Store, retention_days: i64, mut stop: watch::Receiv
             Ok(n) if n > 0 => tracing::debug!(deleted = n, "pruned expired OIDC codes and tokens"),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "pruning expired OIDC codes and tokens failed"),
+        }
+        match store.prune_lockouts(store.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "forgot ended lockouts"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning ended lockouts failed"),
         }
         match store.prune_session_revocations().await {
             Ok(n) if n > 0 => tracing::info!(forgotten = n, "forgot expired session revocations"),

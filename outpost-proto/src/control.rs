@@ -19,6 +19,40 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_OUTPOST_MESSAGE_BYTES: usize = 64 * 1024;
 /// Default seconds between heartbeats.
 pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 10;
+/// The range an outpost's `heartbeat_interval_seconds` setting is clamped to, on both sides.
+pub const MIN_HEARTBEAT_SECONDS: u64 = 1;
+pub const MAX_HEARTBEAT_SECONDS: u64 = 30;
+/// Heartbeats in a row the core may miss before it closes the session
+/// ([`CloseCode::Timeout`]); the outpost gives up after as many silent periods (at least
+/// [`MIN_OUTPOST_SILENCE_SECONDS`]).
+pub const MISSED_HEARTBEATS: u32 = 3;
+/// The shortest silence from the core an outpost tolerates before it reconnects.
+pub const MIN_OUTPOST_SILENCE_SECONDS: u64 = 90;
+/// The idle timeout of any listener that carries the channel (the core's HTTP and HTTPS
+/// listeners, a proxy in front): the channel is never silent for longer than one heartbeat
+/// period, so twice the longest period leaves room for a slow peer.
+pub const CHANNEL_IDLE_TIMEOUT_SECONDS: u64 = 2 * MAX_HEARTBEAT_SECONDS;
+
+/// The heartbeat period for a configured number of seconds (the default when unset), clamped
+/// to what both sides accept.
+pub fn heartbeat_period(configured_seconds: Option<u64>) -> std::time::Duration {
+    std::time::Duration::from_secs(
+        configured_seconds
+            .unwrap_or(DEFAULT_HEARTBEAT_SECONDS)
+            .clamp(MIN_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS),
+    )
+}
+
+/// How long the core waits for a heartbeat before closing the session.
+pub fn missed_heartbeat_limit(period: std::time::Duration) -> std::time::Duration {
+    period.saturating_mul(MISSED_HEARTBEATS)
+}
+
+/// How long an outpost waits without hearing from the core (messages or pongs) before it
+/// reconnects: never sooner than the core would give up on it.
+pub fn outpost_silence_limit(period: std::time::Duration) -> std::time::Duration {
+    missed_heartbeat_limit(period).max(std::time::Duration::from_secs(MIN_OUTPOST_SILENCE_SECONDS))
+}
 
 /// Messages from an outpost to the core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +145,28 @@ pub enum ChangeItem {
         #[serde(default)]
         group_ids: Vec<i64>,
     },
+    /// The brute-force policy locked `username` at `source_address` (the end client's address
+    /// or RADIUS Calling-Station-Id, as outposts report it) until `locked_until` (Unix
+    /// seconds); an empty `username` means every user at that source (it sprays). Sent to
+    /// directory outposts: until then they answer it from no cache.
+    LockChanged {
+        username: String,
+        source_address: String,
+        locked_until: i64,
+    },
+}
+
+/// Most bytes of UTF-8 a WebSocket close frame's reason may hold (RFC 6455 section 5.5: a
+/// control frame's payload is at most 125 bytes, two of them the code).
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// `reason` cut to fit a close frame, on a character boundary.
+pub fn close_reason(reason: &str) -> &str {
+    let end = (0..=reason.len().min(MAX_CLOSE_REASON_BYTES))
+        .rev()
+        .find(|end| reason.is_char_boundary(*end))
+        .unwrap_or(0);
+    reason.get(..end).unwrap_or_default()
 }
 
 /// WebSocket close codes the core uses (RFC 6455 section 7.4.2: 4000-4999 are private).
@@ -131,7 +187,13 @@ pub enum CloseCode {
 impl CloseCode {
     /// The numeric code.
     pub fn code(self) -> u16 {
-        self as u16
+        match self {
+            Self::TokenRefused => 4001,
+            Self::IncompatibleProtocol => 4002,
+            Self::ProtocolViolation => 4003,
+            Self::Timeout => 4004,
+            Self::ShuttingDown => 4005,
+        }
     }
 
     /// The code for a number, if it is one of ours.
@@ -186,6 +248,40 @@ mod tests {
         let text = r#"{"type":"changes","from_revision":3,"revision":5,"items":[{"kind":"user_deleted","id":9},{"kind":"sessions_revoked","user_id":9,"session_id":null,"revoked_at_ms":5000}]}"#;
         let parsed: CoreMessage = serde_json::from_str(text).expect("parse");
         assert_eq!(serde_json::to_string(&parsed).expect("encode"), text);
+    }
+
+    #[test]
+    fn heartbeats_and_timeouts_agree() {
+        use std::time::Duration;
+        assert_eq!(heartbeat_period(None), Duration::from_secs(10));
+        assert_eq!(heartbeat_period(Some(0)), Duration::from_secs(1));
+        assert_eq!(heartbeat_period(Some(u64::MAX)), Duration::from_secs(30));
+        for seconds in [None, Some(1), Some(10), Some(29), Some(30), Some(300)] {
+            let period = heartbeat_period(seconds);
+            // A heartbeat (and the pong to it) crosses every listener before its idle timeout.
+            assert!(period.saturating_mul(2) <= Duration::from_secs(CHANNEL_IDLE_TIMEOUT_SECONDS));
+            // The core waits for several heartbeats, the outpost at least as long.
+            assert!(missed_heartbeat_limit(period) >= period.saturating_mul(2));
+            assert!(outpost_silence_limit(period) >= missed_heartbeat_limit(period));
+        }
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert_eq!(
+            close_reason("no heartbeat for 30 s"),
+            "no heartbeat for 30 s"
+        );
+        let long = "x".repeat(200);
+        assert_eq!(close_reason(&long).len(), MAX_CLOSE_REASON_BYTES);
+        // A four-byte character straddling byte 123 is dropped whole.
+        let straddling = format!("{}😀tail", "a".repeat(121));
+        assert_eq!(close_reason(&straddling), "a".repeat(121));
+        for text in ["é".repeat(100), "😀".repeat(40), "a€".repeat(50)] {
+            let cut = close_reason(&text);
+            assert!(cut.len() <= MAX_CLOSE_REASON_BYTES && text.starts_with(cut));
+            assert!(cut.len() > MAX_CLOSE_REASON_BYTES - 4, "{}", cut.len());
+        }
     }
 
     #[test]

@@ -4,6 +4,15 @@
 //!
 //! Architecture invariant: this crate is serde only. It depends on no async runtime and does no
 //! I/O, so both sides (and third-party tools) can use it freely.
+//!
+//! Everything here parses or validates what others send (outposts, admins), so indexing, string
+//! slicing and `as` conversions, which can panic or truncate, are refused by lint outside tests.
+
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+#![cfg_attr(
+    test,
+    allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)
+)]
 
 pub mod clock;
 pub mod config;

@@ -190,19 +190,33 @@ impl RadiusVendorAttribute {
                 .map_err(|_| format!("`{value}` is not an IPv4 address")),
             RadiusValueFormat::Hex => {
                 let digits = value.strip_prefix("0x").unwrap_or(value);
-                if !digits.len().is_multiple_of(2) {
-                    return Err(format!("`{value}` has an odd number of hex digits"));
-                }
-                (0..digits.len())
-                    .step_by(2)
-                    .map(|i| {
-                        u8::from_str_radix(&digits[i..i + 2], 16)
-                            .map_err(|_| format!("`{value}` is not hex"))
-                    })
-                    .collect()
+                parse_hex(digits.as_bytes()).ok_or_else(|| {
+                    if digits.is_ascii() && !digits.len().is_multiple_of(2) {
+                        format!("`{value}` has an odd number of hex digits")
+                    } else {
+                        format!("`{value}` is not hex")
+                    }
+                })
             }
         }
     }
+}
+
+/// Bytes from hex digits (either case), two per byte; `None` for anything else (odd length, a
+/// non-hex or non-ASCII character). Works on bytes, so no input can split a character.
+fn parse_hex(digits: &[u8]) -> Option<Vec<u8>> {
+    fn nibble(digit: u8) -> Option<u8> {
+        char::from(digit)
+            .to_digit(16)
+            .and_then(|n| u8::try_from(n).ok())
+    }
+    digits
+        .chunks(2)
+        .map(|pair| match *pair {
+            [high, low] => Some(nibble(high)?.checked_mul(16)?.checked_add(nibble(low)?)?),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Longest text one attribute carries (RFC 2865: 253 octets; a VSA loses 6 to its header).
@@ -895,6 +909,27 @@ mod tests {
         bad.reply_rules[0].vendor_attributes[0].format = RadiusValueFormat::Hex;
         bad.reply_rules[0].vendor_attributes[0].value = "abc".into();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn hex_values_never_panic() {
+        let hex = |value: &str| {
+            RadiusVendorAttribute {
+                vendor_id: 9,
+                vendor_type: 1,
+                format: RadiusValueFormat::Hex,
+                value: value.into(),
+            }
+            .encode_value()
+        };
+        assert_eq!(hex("0x0aFf"), Ok(vec![0x0a, 0xff]));
+        assert_eq!(hex(""), Ok(vec![]));
+        // A two-byte character at an even offset used to be sliced through its middle.
+        for bad in [
+            "0é0", "éé", "€0", "0x0é0", "é", "abc", "+1", "0x+1", "g0", "１２",
+        ] {
+            assert!(hex(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

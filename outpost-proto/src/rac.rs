@@ -78,6 +78,17 @@ pub enum TileEncoding {
     Jpeg = 2,
 }
 
+impl TileEncoding {
+    /// The byte on the wire.
+    pub fn byte(self) -> u8 {
+        match self {
+            Self::Fill => 0,
+            Self::Png => 1,
+            Self::Jpeg => 2,
+        }
+    }
+}
+
 /// Why a connection ended, as shown to the user and recorded in events and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -408,6 +419,17 @@ pub enum SpecialCombo {
     CtrlAltDel = 1,
     Windows = 2,
     AltTab = 3,
+}
+
+impl SpecialCombo {
+    /// The byte on the wire.
+    pub fn byte(self) -> u8 {
+        match self {
+            Self::CtrlAltDel => 1,
+            Self::Windows => 2,
+            Self::AltTab => 3,
+        }
+    }
 }
 
 impl std::fmt::Debug for BrowserMessage {

@@ -555,7 +555,7 @@ async fn write_socket(
             Outgoing::Close(code, reason) => {
                 let frame = CloseFrame {
                     code: CloseCode::from(code),
-                    reason: reason.into(),
+                    reason: redoubt_outpost_proto::control::close_reason(&reason).into(),
                 };
                 let _ = sink.send(Message::Close(Some(frame))).await;
                 return;

@@ -1,5 +1,6 @@
 //! Applying pushed change sets to the configuration an outpost holds. Pure: no I/O, unit-tested.
 
+use crate::lock_book::PairLock;
 use redoubt_outpost_proto::config::OutpostConfig;
 use redoubt_outpost_proto::control::ChangeItem;
 use std::collections::BTreeSet;
@@ -16,6 +17,8 @@ pub struct ChangeSummary {
     pub outpost: bool,
     /// Users whose sessions must end now.
     pub revoked_sessions: BTreeSet<i64>,
+    /// (source, user) pairs the core locked: no cached answer for them until the lock ends.
+    pub locks: Vec<PairLock>,
 }
 
 impl ChangeSummary {
@@ -27,6 +30,7 @@ impl ChangeSummary {
             && self.groups.is_empty()
             && self.providers.is_empty()
             && self.revoked_sessions.is_empty()
+            && self.locks.is_empty()
     }
 
     /// A summary for a full snapshot.
@@ -112,6 +116,15 @@ pub fn apply_changes(config: &mut OutpostConfig, items: &[ChangeItem]) -> Change
                 summary.users.extend(user_ids);
                 summary.groups.extend(group_ids);
             }
+            ChangeItem::LockChanged {
+                username,
+                source_address,
+                locked_until,
+            } => summary.locks.push(PairLock {
+                username: username.clone(),
+                source_address: source_address.clone(),
+                locked_until: *locked_until,
+            }),
         }
     }
     summary

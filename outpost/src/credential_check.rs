@@ -4,6 +4,7 @@
 
 use crate::core_api::{CoreApi, CoreCallError};
 use crate::credential_cache::{CredentialCache, Lookup};
+use crate::lock_book::LockBook;
 use redoubt_outpost_proto::config::DirectoryUser;
 use redoubt_outpost_proto::credentials::{
     FailureReason, VerifiedUser, VerifyCredentialsRequest, VerifyCredentialsResponse,
@@ -58,16 +59,24 @@ impl Verdict {
 
 /// Checks `request`. `mfa` is the provider's switch (users with TOTP are then never cached);
 /// `find_user` finds a user of the pushed directory by id, to remember what the cache entry
-/// depends on. Requests carrying a separate `totp_code` bypass the cache.
+/// depends on. Requests carrying a separate `totp_code` bypass the cache, and so do pairs the
+/// core locked (`locks`): those go to the core, and are refused when it cannot be reached.
 pub async fn check<'a>(
     cache: &CredentialCache,
+    locks: Option<&LockBook>,
     core: &CoreApi,
     request: &VerifyCredentialsRequest,
     mfa: bool,
     find_user: impl Fn(i64) -> Option<&'a DirectoryUser>,
 ) -> Verdict {
     let generation = cache.generation();
-    let cached = if request.totp_code.is_none() {
+    let locked = locks.is_some_and(|book| {
+        book.is_locked(
+            &request.username,
+            request.source_address.as_deref().unwrap_or_default(),
+        )
+    });
+    let cached = if request.totp_code.is_none() && !locked {
         cache.lookup(request.provider_id, &request.username, &request.password)
     } else {
         Lookup::Miss
@@ -99,6 +108,7 @@ pub async fn check<'a>(
         }
         Err(error) if error.is_unreachable() => match cached {
             Lookup::Offline(user) => Verdict::Accepted(user, CacheUse::Offline),
+            _ if locked => Verdict::Refused(FailureReason::RateLimited),
             _ => Verdict::Unavailable(error),
         },
         Err(error) => Verdict::CoreError(error),

@@ -13,8 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use redoubt_outpost_proto::PROTOCOL_VERSION;
 use redoubt_outpost_proto::config::ConfigSnapshot;
 use redoubt_outpost_proto::control::{
-    CHANNEL_PATH, ChangeSet, CloseCode, CoreMessage, DEFAULT_HEARTBEAT_SECONDS, Hello,
-    MAX_MESSAGE_BYTES, OutpostMessage,
+    CHANNEL_PATH, ChangeSet, CloseCode, CoreMessage, Hello, MAX_MESSAGE_BYTES, OutpostMessage,
+    close_reason, heartbeat_period, outpost_silence_limit,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,9 +36,6 @@ const REFUSED_FLOOR: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for one outgoing message to be written.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Nothing heard from the core (not even a pong) for this long, or for three heartbeat
-/// intervals if that is longer: the connection is dead even if TCP has not noticed.
-const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// Largest random delay before reconnecting at once (after a lost session, or to the next
 /// endpoint), so a fleet of outposts does not arrive in the same millisecond.
 const IMMEDIATE_JITTER: Duration = Duration::from_millis(250);
@@ -392,7 +389,7 @@ impl Runtime {
             revision: self.held().map(|s| s.revision),
         });
         send(&mut socket, &hello).await?;
-        let mut period = Duration::from_secs(DEFAULT_HEARTBEAT_SECONDS);
+        let mut period = heartbeat_period(None);
         let mut heartbeat = ticker(period);
         let failback_every = Duration::from_secs(self.settings.core_failback_seconds.max(1));
         let failback_enabled = self.settings.core_failback_seconds > 0;
@@ -427,7 +424,7 @@ impl Runtime {
                     let applied = match message {
                         CoreMessage::Welcome { heartbeat_interval_seconds, core_version } => {
                             self.metrics.messages.with_label_values(&["welcome"]).inc();
-                            period = Duration::from_secs(heartbeat_interval_seconds.clamp(1, 300));
+                            period = heartbeat_period(Some(heartbeat_interval_seconds));
                             heartbeat = ticker(period);
                             deadline = Instant::now() + silence_limit(period);
                             self.connected.send_replace(true);
@@ -555,8 +552,10 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     interval
 }
 
+/// Nothing heard from the core (not even a pong) for this long: the connection is dead even if
+/// TCP has not noticed (see `control::outpost_silence_limit`).
 fn silence_limit(period: Duration) -> Duration {
-    (period * 3).max(SILENCE_LIMIT)
+    outpost_silence_limit(period)
 }
 
 async fn send(socket: &mut Socket, message: &OutpostMessage) -> Result<(), SessionError> {
@@ -579,7 +578,7 @@ async fn send_frame(socket: &mut Socket, message: Message) -> Result<(), Session
 async fn close(socket: &mut Socket, code: WsCloseCode, reason: &'static str) {
     let frame = CloseFrame {
         code,
-        reason: reason.into(),
+        reason: close_reason(reason).into(),
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         if socket.close(Some(frame)).await.is_ok() {
@@ -638,10 +637,18 @@ mod tests {
 
     #[test]
     fn silence_limit_covers_three_heartbeats() {
-        assert_eq!(silence_limit(Duration::from_secs(10)), SILENCE_LIMIT);
         assert_eq!(
-            silence_limit(Duration::from_secs(60)),
-            Duration::from_secs(180)
+            silence_limit(Duration::from_secs(10)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            silence_limit(Duration::from_secs(30)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            silence_limit(heartbeat_period(Some(300))),
+            Duration::from_secs(90),
+            "the longest period is clamped to what the core accepts"
         );
     }
 }

@@ -233,7 +233,7 @@ async fn totp_in_one_field_or_separately_and_never_twice() {
 }
 
 #[tokio::test]
-async fn brute_force_is_limited_per_user_and_per_address() {
+async fn brute_force_locks_the_source_user_pair_and_a_spraying_source() {
     let core = TestCore::start().await;
     let s = setup(&core).await;
     for _ in 0..5 {
@@ -242,18 +242,22 @@ async fn brute_force_is_limited_per_user_and_per_address() {
             "invalid_credentials"
         );
     }
-    // Locked: even the right password is refused, from any address.
-    let locked = verify(&s, "alice", "alice-password", "203.0.113.9").await;
+    // Locked: even the right password is refused from that address, but not from another.
+    let locked = verify(&s, "alice", "alice-password", "198.51.100.7").await;
     assert_eq!(
         locked,
         json!({"result": "failure", "reason": "rate_limited"})
     );
-    core.clock.advance(301);
     assert_eq!(
         verify(&s, "alice", "alice-password", "203.0.113.9").await["result"],
         "success"
     );
-    // One address spraying many users is stopped at the address limit (20).
+    core.clock.advance(60);
+    assert_eq!(
+        verify(&s, "alice", "alice-password", "198.51.100.7").await["result"],
+        "success"
+    );
+    // One address spraying many users is stopped once 20 distinct users failed there.
     for i in 0..20 {
         verify(&s, &format!("user{i}"), "guess", "198.51.100.99").await;
     }

@@ -19,7 +19,7 @@ fn core_toml_loads_with_every_key_known() {
     let s = loaded.settings;
     assert_eq!(s.listen.http, "0.0.0.0:9000");
     assert_eq!(s.password_hash.memory_kib, 19456);
-    assert_eq!(s.lockout.max_failures_per_address, 20);
+    assert_eq!(s.lockout.spray_distinct_users, 20);
     assert_eq!(s.events.retention_days, 90);
 }
 

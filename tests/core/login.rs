@@ -278,16 +278,16 @@ async fn bad_password_is_refused_with_an_alert_and_limits_are_shared() {
     for _ in 0..4 {
         browser.login("alice", "wrong-password", None).await;
     }
-    // Five failures: the shared per-user limit now refuses even the right password.
+    // Five failures from this address: the pair's lock now refuses even the right password.
     let locked = browser.login("alice", "alice-password", None).await;
     assert_eq!(locked.status, 429);
     assert!(locked.body.contains("Too many failed attempts"));
     let verify = core
         .api
-        .get("/api/v1/events?action=credential_check&target=alice&outcome=failure")
+        .get("/api/v1/events?action=credential_refused&target=alice")
         .await
         .expect(200);
-    assert_eq!(verify["items"][0]["detail"]["reason"], "locked_user");
+    assert_eq!(verify["items"][0]["detail"]["reason"], "locked_pair");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod errors;
 mod examples;
 mod failover;
 mod ldap;
+mod lockout;
 mod login;
 mod oidc;
 mod operations;

@@ -203,12 +203,16 @@ async fn list_instances(
     let outpost = state.store.outpost(id).await?;
     let now = state.store.now();
     let revision = state.store.current_revision().await?;
-    let heartbeat = outpost
-        .settings
-        .get("heartbeat_interval_seconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(10)
-        .clamp(1, 300);
+    let heartbeat = i64::try_from(
+        redoubt_outpost_proto::control::heartbeat_period(
+            outpost
+                .settings
+                .get("heartbeat_interval_seconds")
+                .and_then(Value::as_u64),
+        )
+        .as_secs(),
+    )
+    .unwrap_or(i64::MAX);
     let records = state
         .store
         .outpost_instances(id, now - INSTANCE_HISTORY_SECONDS)

@@ -5,7 +5,7 @@
 //! (unknown user, wrong password and disabled user are all `InvalidCredentials`); the event log
 //! keeps the precise cause for administrators.
 
-use super::lockout::{Locked, LockoutPolicy};
+use super::lockout::{Counts, Decision, Locked, LockoutPolicy};
 use super::password::PasswordHasherArgon2;
 use super::seal::Sealer;
 use super::totp;
@@ -18,6 +18,9 @@ use std::sync::Arc;
 pub const ACTION_CREDENTIAL_CHECK: &str = "credential_check";
 /// The audit action of a correct password that still needs a TOTP code.
 pub const ACTION_CREDENTIAL_CHALLENGE: &str = "credential_challenge";
+/// The audit action of an attempt refused by a lock: counted by no rule, so refused attempts
+/// neither extend a lock nor count as failures.
+pub const ACTION_CREDENTIAL_REFUSED: &str = "credential_refused";
 
 /// One attempt to verify a user's credentials.
 #[derive(Debug, Clone)]
@@ -47,7 +50,7 @@ pub enum CheckFailure {
     MfaRequired,
     /// The user may not use this application.
     AccessDenied,
-    /// Too many recent failures for this user or source address.
+    /// The (source, user) pair is locked, or the source sprays many users.
     RateLimited,
 }
 
@@ -129,7 +132,13 @@ impl CredentialChecker {
 
     /// Verifies `request`; records one event whatever the result.
     pub async fn check(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, CheckError> {
-        self.finish(request, self.evaluate(request).await).await
+        let now = self.store.now();
+        let counts = match self.check_limits(request, now).await {
+            Ok(counts) => counts,
+            Err(refused) => return self.finish(request, Err(refused), None, now).await,
+        };
+        let evaluation = self.evaluate(request, now).await;
+        self.finish(request, evaluation, Some(counts), now).await
     }
 
     /// The second step of an interactive login: an earlier [`check`](Self::check) of the same
@@ -139,14 +148,23 @@ impl CredentialChecker {
         &self,
         request: &CredentialRequest<'_>,
     ) -> Result<VerifiedUser, CheckError> {
-        self.finish(request, self.evaluate_second_factor(request).await)
-            .await
+        let now = self.store.now();
+        let counts = match self.check_limits(request, now).await {
+            Ok(counts) => counts,
+            Err(refused) => return self.finish(request, Err(refused), None, now).await,
+        };
+        let evaluation = self.evaluate_second_factor(request, now).await;
+        self.finish(request, evaluation, Some(counts), now).await
     }
 
+    /// Records the event of an attempt; a counted failure that locks its pair is pushed to
+    /// outposts (`counts` are those read before the attempt).
     async fn finish(
         &self,
         request: &CredentialRequest<'_>,
         evaluation: Result<VerifiedUser, Evaluation>,
+        counts: Option<Counts>,
+        now: i64,
     ) -> Result<VerifiedUser, CheckError> {
         match evaluation {
             Ok(verified) => {
@@ -162,19 +180,90 @@ impl CredentialChecker {
                 };
                 self.record(request, Outcome::Failure, action, detail)
                     .await?;
+                if action == ACTION_CREDENTIAL_CHECK
+                    && let Some(counts) = counts
+                {
+                    self.lock_if_due(request, counts, now).await?;
+                }
                 Err(CheckError::Failed(failure))
+            }
+            Err(Evaluation::Refused(locked)) => {
+                self.record(
+                    request,
+                    Outcome::Failure,
+                    ACTION_CREDENTIAL_REFUSED,
+                    locked.detail(),
+                )
+                .await?;
+                Err(CheckError::Failed(CheckFailure::RateLimited))
             }
             Err(Evaluation::Store(error)) => Err(CheckError::Store(error)),
         }
     }
 
+    /// Records a lock when this failure (one more than `counts` saw) locks the pair, or makes
+    /// the source a sprayer (then for every user at it, for at most the window: outposts only
+    /// stop answering it from their caches, the core stays the judge).
+    async fn lock_if_due(
+        &self,
+        request: &CredentialRequest<'_>,
+        counts: Counts,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let failures = counts.pair_failures.saturating_add(1);
+        if let Some(until) = self.policy.pair_locked_until(failures, Some(now)) {
+            tracing::info!(
+                user = request.username,
+                source = request.source_address,
+                failures,
+                until,
+                "credential checks locked for this user at this source"
+            );
+            self.store
+                .record_lockout(request.username, request.source_address, until)
+                .await?;
+        }
+        let sprayed_before = self
+            .policy
+            .sprays(counts.source_failed_users, counts.source_succeeded_users);
+        let may_spray_now = !self
+            .policy
+            .sprays(counts.source_failed_users.saturating_add(1), 0);
+        if request.source_address.is_empty() || sprayed_before || may_spray_now {
+            return Ok(());
+        }
+        let after = self
+            .store
+            .lockout_counts(
+                ACTION_CREDENTIAL_CHECK,
+                request.username,
+                request.source_address,
+                self.policy.window_start(now),
+            )
+            .await?;
+        if self
+            .policy
+            .sprays(after.source_failed_users, after.source_succeeded_users)
+        {
+            tracing::warn!(
+                source = request.source_address,
+                users = after.source_failed_users,
+                "credential checks refused for this source: it tries many users"
+            );
+            let until = now.saturating_add(self.policy.window_seconds);
+            self.store
+                .record_lockout("", request.source_address, until)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn evaluate_second_factor(
         &self,
         request: &CredentialRequest<'_>,
+        now: i64,
     ) -> Result<VerifiedUser, Evaluation> {
         use CheckFailure::*;
-        let now = self.store.now();
-        self.check_limits(request, now).await?;
         let Some(credentials) = self.store.credentials(request.username).await? else {
             return Err(Evaluation::Failed(InvalidCredentials, "unknown_user"));
         };
@@ -201,36 +290,31 @@ impl CredentialChecker {
         })
     }
 
+    /// Reads the counts and applies the policy: refuses a locked pair or a spraying source, and
+    /// waits out the per-user slowdown before the password is looked at.
     async fn check_limits(
         &self,
         request: &CredentialRequest<'_>,
         now: i64,
-    ) -> Result<(), Evaluation> {
-        let since = self.policy.window_start(now);
-        let user_failures = self
+    ) -> Result<Counts, Evaluation> {
+        let counts = self
             .store
-            .count_failures(ACTION_CREDENTIAL_CHECK, Some(request.username), None, since)
+            .lockout_counts(
+                ACTION_CREDENTIAL_CHECK,
+                request.username,
+                request.source_address,
+                self.policy.window_start(now),
+            )
             .await?;
-        let address_failures = if request.source_address.is_empty() {
-            0
-        } else {
-            self.store
-                .count_failures(
-                    ACTION_CREDENTIAL_CHECK,
-                    None,
-                    Some(request.source_address),
-                    since,
-                )
-                .await?
-        };
-        if let Err(locked) = self.policy.check(user_failures, address_failures) {
-            let detail = match locked {
-                Locked::User => "locked_user",
-                Locked::Address => "locked_address",
-            };
-            return Err(Evaluation::Failed(CheckFailure::RateLimited, detail));
+        match self.policy.decide(&counts, now) {
+            Decision::Refuse(locked) => Err(Evaluation::Refused(locked)),
+            Decision::Allow { delay } => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(counts)
+            }
         }
-        Ok(())
     }
 
     /// Checks `code` against the user's devices and consumes its time step (replay guard).
@@ -267,10 +351,12 @@ impl CredentialChecker {
         Ok(())
     }
 
-    async fn evaluate(&self, request: &CredentialRequest<'_>) -> Result<VerifiedUser, Evaluation> {
+    async fn evaluate(
+        &self,
+        request: &CredentialRequest<'_>,
+        now: i64,
+    ) -> Result<VerifiedUser, Evaluation> {
         use CheckFailure::*;
-        let now = self.store.now();
-        self.check_limits(request, now).await?;
 
         let credentials = self.store.credentials(request.username).await?;
         let Some(credentials) = credentials.filter(|c| c.password_hash.is_some()) else {
@@ -351,6 +437,8 @@ impl CredentialChecker {
 
 enum Evaluation {
     Failed(CheckFailure, &'static str),
+    /// Refused by a lock before the password was looked at.
+    Refused(Locked),
     Store(StoreError),
 }
 

@@ -176,6 +176,18 @@ async fn resolve_configuration(
             }
         }
         "session_keys" => push_action(batch, Action::SessionKeysRotated),
+        "lockout" => {
+            if let Some(lock) = store.lockout(id).await? {
+                batch.items.push((
+                    Audience::Directory,
+                    ChangeItem::LockChanged {
+                        username: lock.username,
+                        source_address: lock.source_address,
+                        locked_until: lock.locked_until,
+                    },
+                ));
+            }
+        }
         "provider" => match store.provider(id).await {
             Ok(provider) => {
                 let outposts = store.outposts_of_provider(id).await?;

@@ -14,8 +14,8 @@ use axum::response::Response;
 use redoubt_outpost_proto::PROTOCOL_VERSION;
 use redoubt_outpost_proto::config::OutpostKind;
 use redoubt_outpost_proto::control::{
-    ChangeItem, ChangeSet, CloseCode, CoreMessage, DEFAULT_HEARTBEAT_SECONDS, Hello,
-    MAX_OUTPOST_MESSAGE_BYTES, OutpostMessage,
+    ChangeItem, ChangeSet, CloseCode, CoreMessage, Hello, MAX_OUTPOST_MESSAGE_BYTES,
+    OutpostMessage, close_reason, heartbeat_period, missed_heartbeat_limit,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,7 +99,7 @@ impl Session {
             socket,
             kind: OutpostKind::Proxy,
             outpost_name: String::new(),
-            heartbeat: Duration::from_secs(DEFAULT_HEARTBEAT_SECONDS),
+            heartbeat: heartbeat_period(None),
             instance_id: String::new(),
             sent: 0,
             unacked: None,
@@ -129,7 +129,7 @@ impl Session {
             tracing::info!(outpost = self.outpost_id, instance = %self.instance_id, code = close.code.code(), reason = %close.reason, "closing outpost session");
             let frame = CloseFrame {
                 code: close.code.code(),
-                reason: Utf8Bytes::from(close.reason),
+                reason: Utf8Bytes::from(close_reason(&close.reason)),
             };
             let _ = self.socket.send(Message::Close(Some(frame))).await;
         }
@@ -167,13 +167,12 @@ impl Session {
         let outpost = Box::pin(self.hub.store.outpost(self.outpost_id)).await?;
         self.kind = convert::kind(outpost.kind);
         self.outpost_name = outpost.name.clone();
-        if let Some(seconds) = outpost
-            .settings
-            .get("heartbeat_interval_seconds")
-            .and_then(serde_json::Value::as_u64)
-        {
-            self.heartbeat = Duration::from_secs(seconds.clamp(1, 300));
-        }
+        self.heartbeat = heartbeat_period(
+            outpost
+                .settings
+                .get("heartbeat_interval_seconds")
+                .and_then(serde_json::Value::as_u64),
+        );
         self.instance_id = hello.instance_id.clone();
         let now = self.hub.store.now();
         self.hub.registry.connect(InstanceRecord {
@@ -209,7 +208,8 @@ impl Session {
         drop(setup);
 
         let mut stop = self.hub.stop.clone();
-        let mut deadline = Instant::now() + self.heartbeat * 3;
+        let limit = missed_heartbeat_limit(self.heartbeat);
+        let mut deadline = Instant::now() + limit;
         loop {
             tokio::select! {
                 message = self.socket.recv() => {
@@ -217,13 +217,13 @@ impl Session {
                         None | Some(Err(_)) => return Ok(()),
                         Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(Message::Text(text))) => {
-                            deadline = Instant::now() + self.heartbeat * 3;
+                            deadline = Instant::now() + limit;
                             self.on_message(&text)?;
                         }
                         Some(Ok(Message::Binary(_))) => {
                             return Err(Close::new(CloseCode::ProtocolViolation, "binary messages are not part of the protocol"));
                         }
-                        Some(Ok(_)) => deadline = Instant::now() + self.heartbeat * 3,
+                        Some(Ok(_)) => deadline = Instant::now() + limit,
                     }
                 }
                 batch = batches.recv() => match batch {
@@ -234,7 +234,7 @@ impl Session {
                     Err(RecvError::Closed) => return Err(Close::new(CloseCode::ShuttingDown, "the core is shutting down")),
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
-                    return Err(Close::new(CloseCode::Timeout, format!("no heartbeat for {} s", (self.heartbeat * 3).as_secs())));
+                    return Err(Close::new(CloseCode::Timeout, format!("no heartbeat for {} s", limit.as_secs())));
                 }
                 _ = stopped(&mut stop) => {
                     return Err(Close::new(CloseCode::ShuttingDown, "the core is shutting down; reconnect"));

@@ -28,6 +28,8 @@ pub enum ObjectKind {
     SessionRevocation,
     /// A new generation of session-cookie keys.
     SessionKeys,
+    /// A (source, user) pair locked by the brute-force policy (see `store::lockouts`).
+    Lockout,
 }
 
 impl ObjectKind {
@@ -42,6 +44,7 @@ impl ObjectKind {
             Self::Token => "token",
             Self::SessionRevocation => "session_revocation",
             Self::SessionKeys => "session_keys",
+            Self::Lockout => "lockout",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The audit event log.
 
 use super::{Store, StoreError, limit};
+use crate::auth::lockout::Counts;
 use crate::model::{Event, EventFilter, NewEvent, Outcome, Page};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -78,34 +79,74 @@ impl Store {
         })
     }
 
-    /// Failed attempts of `action` on `target` (or from `source_address`) since `since`.
-    pub async fn count_failures(
+    /// The counts the brute-force policy decides on, for an attempt of `action` by `target` from
+    /// `source_address`, over events since `since` (see `auth::lockout`). An empty source has no
+    /// source counts.
+    pub async fn lockout_counts(
         &self,
         action: &str,
-        target: Option<&str>,
-        source_address: Option<&str>,
+        target: &str,
+        source_address: &str,
         since: i64,
-    ) -> Result<i64, StoreError> {
-        let (sql, key) = match (target, source_address) {
-            (Some(target), _) => (
-                "SELECT COUNT(*) FROM events WHERE action = $1 AND target = $2 \
-                 AND created_at >= $3 AND outcome = $4",
-                target,
-            ),
-            (None, Some(address)) => (
-                "SELECT COUNT(*) FROM events WHERE action = $1 AND source_address = $2 \
-                 AND created_at >= $3 AND outcome = $4",
-                address,
-            ),
-            (None, None) => return Ok(0),
+    ) -> Result<Counts, StoreError> {
+        let failure = Outcome::Failure.as_str();
+        let success = Outcome::Success.as_str();
+        let last_success: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(id) FROM events WHERE action = $1 AND target = $2 \
+             AND source_address = $3 AND created_at >= $4 AND outcome = $5",
+        )
+        .bind(action)
+        .bind(target)
+        .bind(source_address)
+        .bind(since)
+        .bind(success)
+        .fetch_one(&self.pool)
+        .await?;
+        let pair = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(created_at) AS last FROM events WHERE action = $1 \
+             AND target = $2 AND source_address = $3 AND created_at >= $4 AND outcome = $5 \
+             AND id > $6",
+        )
+        .bind(action)
+        .bind(target)
+        .bind(source_address)
+        .bind(since)
+        .bind(failure)
+        .bind(last_success.unwrap_or(0))
+        .fetch_one(&self.pool)
+        .await?;
+        let user_failures: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE action = $1 AND target = $2 \
+             AND created_at >= $3 AND outcome = $4",
+        )
+        .bind(action)
+        .bind(target)
+        .bind(since)
+        .bind(failure)
+        .fetch_one(&self.pool)
+        .await?;
+        let mut counts = Counts {
+            pair_failures: pair.try_get("n")?,
+            pair_last_failure: pair.try_get("last")?,
+            user_failures,
+            ..Counts::default()
         };
-        Ok(sqlx::query_scalar(sql)
-            .bind(action)
-            .bind(key)
-            .bind(since)
-            .bind(Outcome::Failure.as_str())
-            .fetch_one(&self.pool)
-            .await?)
+        if !source_address.is_empty() {
+            let distinct = |outcome: &'static str| {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(DISTINCT target) FROM events WHERE action = $1 \
+                     AND source_address = $2 AND created_at >= $3 AND outcome = $4",
+                )
+                .bind(action)
+                .bind(source_address)
+                .bind(since)
+                .bind(outcome)
+                .fetch_one(&self.pool)
+            };
+            counts.source_failed_users = distinct(failure).await?;
+            counts.source_succeeded_users = distinct(success).await?;
+        }
+        Ok(counts)
     }
 
     /// Deletes events older than `before` unless another replica is doing it right now (a

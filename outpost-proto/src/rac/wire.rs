@@ -170,7 +170,7 @@ impl ServerMessage {
                 for v in [x, y, w, h] {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
-                out.push(*encoding as u8);
+                out.push(encoding.byte());
                 out.extend_from_slice(data);
             }
             Self::FrameEnd { seq, server_ms } => {
@@ -308,7 +308,7 @@ impl BrowserMessage {
             }
             Self::Special { combo } => {
                 out.push(types::SPECIAL);
-                out.push(*combo as u8);
+                out.push(combo.byte());
             }
             Self::ReleaseAll => out.push(types::RELEASE_ALL),
         }
@@ -396,11 +396,11 @@ fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    let end = (0..=max)
+        .rev()
+        .find(|end| text.is_char_boundary(*end))
+        .unwrap_or(0);
+    text.get(..end).unwrap_or_default()
 }
 
 /// Reads fields off the front of a message body.

@@ -104,6 +104,7 @@ pub async fn verify(
     let find_user = |id| view.user_by_id(id).map(|index| view.user(index));
     let verdict = credential_check::check(
         &shared.cache,
+        Some(&shared.locks),
         &shared.core,
         &request,
         provider.settings.mfa,

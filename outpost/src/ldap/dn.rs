@@ -2,6 +2,8 @@
 //! comparison uses (attribute types and values lower-cased, values re-escaped), so
 //! `CN=Alice , OU=Users,DC=Example,DC=com` and `cn=alice,ou=users,dc=example,dc=com` are one DN.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 /// A parsed DN: relative DNs from the leaf up, each `(type, value)` with the type lower-cased
 /// and the value unescaped as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,19 +93,22 @@ fn split_unescaped<'a>(text: &'a str, separators: &[char]) -> Vec<&'a str> {
         } else if c == '\\' {
             escaped = true;
         } else if separators.contains(&c) {
-            parts.push(&text[start..i]);
+            // `start` and `i` are char boundaries from `char_indices`.
+            parts.push(text.get(start..i).unwrap_or_default());
             start = i + c.len_utf8();
         }
     }
-    parts.push(&text[start..]);
+    parts.push(text.get(start..).unwrap_or_default());
     parts
 }
 
 /// Trims spaces around a value, keeping an escaped trailing space (`\ `).
 fn trim_unescaped(value: &str) -> &str {
     let mut value = value.trim_start();
-    while value.ends_with(' ') && !value.ends_with("\\ ") {
-        value = &value[..value.len() - 1];
+    while !value.ends_with("\\ ")
+        && let Some(shorter) = value.strip_suffix(' ')
+    {
+        value = shorter;
     }
     value
 }
@@ -113,32 +118,34 @@ fn unescape(value: &str) -> Result<String, DnError> {
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(value);
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
+    let mut out = Vec::with_capacity(value.len());
+    let mut bytes = value.as_bytes();
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|n| u8::try_from(n).ok())
+    };
+    while let Some((&byte, rest)) = bytes.split_first() {
+        bytes = rest;
+        if byte != b'\\' {
+            out.push(byte);
             continue;
         }
-        let next = *bytes.get(i + 1).ok_or(DnError("a trailing backslash"))?;
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (hex(next), bytes.get(i + 2).and_then(|b| hex(*b))) {
+        let (&next, rest) = bytes.split_first().ok_or(DnError("a trailing backslash"))?;
+        bytes = rest;
+        match (hex(next), bytes.first().and_then(|b| hex(*b))) {
             (Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
+                out.push(high.saturating_mul(16).saturating_add(low));
+                bytes = bytes.get(1..).unwrap_or_default();
             }
-            _ => {
-                out.push(next);
-                i += 2;
-            }
+            _ => out.push(next),
         }
     }
     String::from_utf8(out).map_err(|_| DnError("a value that is not UTF-8"))
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
 

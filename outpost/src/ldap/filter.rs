@@ -3,6 +3,8 @@
 //! as numbers), AD's in-chain and bitwise matching rules, a complexity bound, and index
 //! planning for the equality lookups applications send most (`uid`, `cn`, `sAMAccountName`).
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use super::attributes::{self, DN_ATTRIBUTES, INTEGER_ATTRIBUTES};
 use super::dn;
 use super::view::{DirectoryView, EntryRef};
@@ -222,7 +224,11 @@ fn substring_match(value: &str, filter: &LdapSubstringFilter) -> bool {
     for part in &filter.any {
         let part = part.to_lowercase();
         match rest.find(part.as_str()) {
-            Some(at) => rest = &rest[at + part.len()..],
+            Some(at) => {
+                rest = rest
+                    .get(at.saturating_add(part.len())..)
+                    .unwrap_or_default()
+            }
             None => return false,
         }
     }
@@ -354,6 +360,7 @@ pub fn candidates(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
 

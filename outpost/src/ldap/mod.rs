@@ -26,6 +26,7 @@ mod fuzz_tests;
 use crate::apply::ChangeSummary;
 use crate::core_api::CoreApi;
 use crate::credential_cache::CredentialCache;
+use crate::lock_book::LockBook;
 use crate::module::{ModuleContext, ProtocolModule};
 use anyhow::Context;
 use metrics::LdapMetrics;
@@ -39,6 +40,8 @@ use view::DirectoryView;
 pub struct Shared {
     view: RwLock<Arc<DirectoryView>>,
     pub cache: CredentialCache,
+    /// Pairs the core locked; the cache never answers for them.
+    pub locks: LockBook,
     pub core: CoreApi,
     pub metrics: LdapMetrics,
     /// The server TLS configuration for LDAPS and StartTLS, if a certificate is configured.
@@ -78,6 +81,7 @@ impl ProtocolModule for LdapModule {
     }
 
     fn apply(&self, config: Arc<ConfigSnapshot>, summary: &ChangeSummary) {
+        self.shared.locks.record(&summary.locks);
         let evicted = self.shared.cache.apply(&config, summary);
         if evicted > 0 {
             tracing::debug!(evicted, "cached binds dropped after a change");
@@ -101,6 +105,7 @@ pub async fn start(
             Duration::from_secs(settings.credential_cache_seconds),
             Duration::from_secs(settings.credential_offline_seconds),
         ),
+        locks: LockBook::new(context.clock.clone()),
         core: context.core.clone(),
         metrics,
         tls,

@@ -9,6 +9,8 @@
 //! - Envoy `ext_authz` (HTTP service): the original path follows the endpoint's path, the
 //!   original host is the `Host`/`:authority`, the scheme is `X-Forwarded-Proto` (default http).
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use super::state::{Scheme, normalize_host};
 use http::HeaderMap;
 
@@ -197,7 +199,7 @@ fn build(
             ),
         ));
     }
-    let port = &authority[authority.len().min(host_end(authority))..];
+    let port = authority.get(host_end(authority)..).unwrap_or_default();
     Ok(OriginalUrl {
         scheme,
         authority: format!("{host}{port}"),
@@ -258,6 +260,7 @@ fn truncate(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
 

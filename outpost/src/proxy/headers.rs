@@ -2,6 +2,8 @@
 //! `Set-Cookie`, the identity headers (`X-Redoubt-*`, optionally authentik's `X-authentik-*`),
 //! stripping spoofed identity headers and hop-by-hop headers, and the `X-Forwarded-*` set.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use super::session::Session;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
@@ -120,16 +122,17 @@ pub fn add_identity(headers: &mut HeaderMap, session: &Session, authentik: bool)
         Some(&uid),
         session.jwt.as_deref(),
     ];
-    for (i, value) in values.iter().enumerate() {
+    let names = REDOUBT_HEADERS.into_iter().zip(AUTHENTIK_HEADERS);
+    for ((name, authentik_name), value) in names.zip(values) {
         let Some(value) = value else { continue };
         // Values with control characters cannot be sent; the header is left out.
         let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) else {
             continue;
         };
         if authentik {
-            headers.insert(AUTHENTIK_HEADERS[i].clone(), value.clone());
+            headers.insert(authentik_name, value.clone());
         }
-        headers.insert(REDOUBT_HEADERS[i].clone(), value);
+        headers.insert(name, value);
     }
     // The provider's `basic_auth`: the upstream (or, in forward auth, the reverse proxy that
     // copies it on) gets the user's own credentials instead of whatever the client sent.
@@ -205,6 +208,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool, host:
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
     use crate::proxy::session::tests::session;

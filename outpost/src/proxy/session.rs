@@ -6,6 +6,8 @@
 //! Pure: time and randomness are passed in. Anything that does not open, names an unknown key,
 //! has expired or is oversized is rejected with a reason; nothing here panics on input.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use data_encoding::BASE64URL_NOPAD;
@@ -139,14 +141,16 @@ impl Keyring {
         if raw.len() < NONCE_LEN + TAG_LEN {
             return Err(OpenError::Malformed);
         }
-        let position = self
+        let (position, (_, cipher)) = self
             .keys
             .iter()
-            .position(|(k, _)| *k == id)
+            .enumerate()
+            .find(|(_, (k, _))| *k == id)
             .ok_or(OpenError::UnknownKey)?;
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let plain = self.keys[position]
-            .1
+        let (nonce, sealed) = raw
+            .split_at_checked(NONCE_LEN)
+            .ok_or(OpenError::Malformed)?;
+        let plain = cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
             .map_err(|_| OpenError::Forged)?;
         Ok((plain, position == 0))
@@ -290,6 +294,7 @@ pub fn open_state(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 pub(crate) mod tests {
     use super::*;
 

@@ -102,6 +102,7 @@ pub async fn answer(
     }
     let verdict = credential_check::check(
         &shared.cache,
+        Some(&shared.locks),
         &shared.core,
         &check,
         provider.settings.mfa,

@@ -1,6 +1,8 @@
 //! The RADIUS attributes this server reads or writes (RFC 2865, 2866, 2868, 2869, 3580, 5997),
 //! and the enumerated values it needs.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 /// Attribute numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -42,6 +44,14 @@ pub enum AttributeType {
     NasIpv6Address = 95,
 }
 
+impl AttributeType {
+    /// The attribute's number on the wire.
+    #[allow(clippy::as_conversions)] // the discriminant of a fieldless `repr(u8)` enum: exact
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+}
+
 /// Tunnel-Type VLAN (RFC 3580 section 3.31).
 pub const TUNNEL_TYPE_VLAN: u32 = 13;
 /// Tunnel-Medium-Type IEEE-802 (RFC 3580 section 3.31).
@@ -70,12 +80,13 @@ pub fn vendor_specific(vendor_id: u32, vendor_type: u8, value: &[u8]) -> Vec<u8>
     let mut out = Vec::with_capacity(value.len() + 6);
     out.extend_from_slice(&vendor_id.to_be_bytes());
     out.push(vendor_type);
-    out.push((value.len() + 2) as u8);
+    out.push(u8::try_from(value.len().saturating_add(2)).unwrap_or(u8::MAX));
     out.extend_from_slice(value);
     out
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,8 @@
 //! and User-Password hiding (RFC 2865 section 5.2). Every check works on the raw datagram, so
 //! what is verified is exactly what arrived.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use super::attributes::AttributeType;
 use super::packet::{Code, HEADER_LEN, Packet, PacketError, attribute_at};
 use hmac_md5::{Hmac, KeyInit, Mac};
@@ -56,24 +58,26 @@ pub fn check_message_authenticator(
         let Ok((kind, value)) = attribute_at(framed, offset) else {
             return MessageAuthenticator::Invalid;
         };
-        if kind == AttributeType::MessageAuthenticator as u8 {
+        if kind == AttributeType::MessageAuthenticator.number() {
             if found.is_some() || value.len() != 16 {
                 return MessageAuthenticator::Invalid;
             }
-            found = Some(offset + 2);
+            found = Some((offset.saturating_add(2), value));
         }
-        offset += value.len() + 2;
+        offset = offset.saturating_add(value.len()).saturating_add(2);
     }
-    let Some(at) = found else {
+    let Some((at, given)) = found else {
         return MessageAuthenticator::Absent;
     };
     let mut copy = framed.to_vec();
-    copy[at..at + 16].fill(0);
-    if zero_authenticator {
-        copy[4..20].fill(0);
+    let zeroed = copy.get_mut(at..at.saturating_add(16)).map(|v| v.fill(0));
+    let authenticator_zeroed =
+        !zero_authenticator || copy.get_mut(4..20).map(|v| v.fill(0)).is_some();
+    if zeroed.is_none() || !authenticator_zeroed {
+        return MessageAuthenticator::Invalid;
     }
     let expected = hmac_md5(secret, &[&copy]);
-    if bool::from(expected.ct_eq(&framed[at..at + 16])) {
+    if bool::from(expected.ct_eq(given)) {
         MessageAuthenticator::Valid
     } else {
         MessageAuthenticator::Invalid
@@ -83,11 +87,15 @@ pub fn check_message_authenticator(
 /// Whether an Accounting-Request's Request Authenticator is right for the secret:
 /// MD5(Code + Identifier + Length + 16 zero octets + Attributes + Secret).
 pub fn accounting_request_is_authentic(framed: &[u8], secret: &[u8]) -> bool {
-    if framed.len() < HEADER_LEN {
+    let (Some(start), Some(given), Some(attributes)) = (
+        framed.get(..4),
+        framed.get(4..HEADER_LEN),
+        framed.get(HEADER_LEN..),
+    ) else {
         return false;
-    }
-    let expected = md5(&[&framed[..4], &[0u8; 16], &framed[HEADER_LEN..], secret]);
-    bool::from(expected.ct_eq(&framed[4..20]))
+    };
+    let expected = md5(&[start, &[0u8; 16], attributes, secret]);
+    bool::from(expected.ct_eq(given))
 }
 
 /// Why a User-Password could not be recovered.
@@ -122,6 +130,7 @@ pub fn reveal_user_password(
 
 /// Hides `password` for User-Password (what a NAS does; for the tests).
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::as_conversions)]
 pub(crate) fn hide_user_password(
     password: &[u8],
     secret: &[u8],
@@ -163,11 +172,11 @@ pub fn sign_reply(
 ) -> Result<Vec<u8>, PacketError> {
     reply
         .attributes
-        .retain(|a| a.kind != AttributeType::MessageAuthenticator as u8);
+        .retain(|a| a.kind != AttributeType::MessageAuthenticator.number());
     reply.attributes.insert(
         0,
         super::packet::Attribute {
-            kind: AttributeType::MessageAuthenticator as u8,
+            kind: AttributeType::MessageAuthenticator.number(),
             value: vec![0; 16],
         },
     );
@@ -178,20 +187,32 @@ pub fn sign_reply(
     };
     let mut bytes = reply.encode()?;
     let mac = hmac_md5(secret, &[&bytes]);
-    bytes[HEADER_LEN + 2..HEADER_LEN + 18].copy_from_slice(&mac);
-    bytes[4..20].copy_from_slice(request_authenticator);
+    put(&mut bytes, HEADER_LEN + 2, &mac)?;
+    put(&mut bytes, 4, request_authenticator)?;
     let response = md5(&[&bytes, secret]);
-    bytes[4..20].copy_from_slice(&response);
+    put(&mut bytes, 4, &response)?;
     Ok(bytes)
+}
+
+/// Overwrites `bytes` at `at` with `value`; an encoded packet always has room (its header and
+/// the Message-Authenticator placed first), so failing means a bug, reported, not a panic.
+fn put(bytes: &mut [u8], at: usize, value: &[u8]) -> Result<(), PacketError> {
+    let len = bytes.len();
+    bytes
+        .get_mut(at..at.saturating_add(value.len()))
+        .ok_or(PacketError::TooShort(len))?
+        .copy_from_slice(value);
+    Ok(())
 }
 
 /// Signs a request the way a NAS does (Message-Authenticator over the packet); for the tests.
 /// Accounting-Requests also get their Request Authenticator.
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::as_conversions)]
 pub(crate) fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>, PacketError> {
     request
         .attributes
-        .retain(|a| a.kind != AttributeType::MessageAuthenticator as u8);
+        .retain(|a| a.kind != AttributeType::MessageAuthenticator.number());
     request.push(AttributeType::MessageAuthenticator, vec![0; 16]);
     let accounting = request.code == super::packet::Code::AccountingRequest;
     if accounting {
@@ -212,6 +233,7 @@ pub(crate) fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>
 /// `request_authenticator` (Response Authenticator and, when present, Message-Authenticator);
 /// for the tests.
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::as_conversions)]
 pub(crate) fn reply_is_authentic(
     reply: &[u8],
     request_code: Code,
@@ -232,6 +254,7 @@ pub(crate) fn reply_is_authentic(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
 
@@ -319,7 +342,7 @@ mod tests {
         reply.push(AttributeType::ReplyMessage, b"hi".to_vec());
         let request = Code::AccessRequest;
         let bytes = sign_reply(reply, request, &[5; 16], b"secret").expect("sign");
-        assert_eq!(bytes[20], AttributeType::MessageAuthenticator as u8);
+        assert_eq!(bytes[20], AttributeType::MessageAuthenticator.number());
         assert!(reply_is_authentic(&bytes, request, &[5; 16], b"secret"));
         assert!(!reply_is_authentic(&bytes, request, &[6; 16], b"secret"));
         assert!(!reply_is_authentic(&bytes, request, &[5; 16], b"other"));

@@ -74,6 +74,9 @@ fn shared() -> Arc<Shared> {
     Arc::new(Shared {
         config: RwLock::new(Arc::new(RadiusConfig::build(Arc::new(snapshot()), false))),
         cache: CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600)),
+        locks: crate::lock_book::LockBook::new(std::sync::Arc::new(
+            redoubt_outpost_proto::clock::SystemClock,
+        )),
         accounting: AccountingQueue::start(core.clone(), metrics.clone(), stop),
         core,
         metrics,

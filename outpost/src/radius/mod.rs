@@ -30,6 +30,7 @@ mod fuzz_tests;
 use crate::apply::ChangeSummary;
 use crate::core_api::CoreApi;
 use crate::credential_cache::CredentialCache;
+use crate::lock_book::LockBook;
 use crate::module::{ModuleContext, ProtocolModule};
 use accounting::AccountingQueue;
 use anyhow::Context;
@@ -47,6 +48,8 @@ use std::time::Duration;
 pub struct Shared {
     config: RwLock<Arc<RadiusConfig>>,
     pub cache: CredentialCache,
+    /// Pairs the core locked; the cache never answers for them.
+    pub locks: LockBook,
     pub core: CoreApi,
     pub metrics: RadiusMetrics,
     pub challenges: Challenges,
@@ -102,6 +105,7 @@ impl ProtocolModule for RadiusModule {
     }
 
     fn apply(&self, config: Arc<ConfigSnapshot>, summary: &ChangeSummary) {
+        self.shared.locks.record(&summary.locks);
         let evicted = self.shared.cache.apply(&config, summary);
         if evicted > 0 {
             tracing::debug!(evicted, "cached credentials dropped after a change");
@@ -125,6 +129,7 @@ pub async fn start(
             Duration::from_secs(settings.credential_cache_seconds),
             Duration::from_secs(settings.credential_offline_seconds),
         ),
+        locks: LockBook::new(context.clock.clone()),
         core: context.core.clone(),
         accounting: AccountingQueue::start(
             context.core.clone(),

@@ -1,6 +1,8 @@
 //! RADIUS packets on the wire (RFC 2865 section 3): decoding with every length checked, and
 //! encoding. No I/O and no secrets here; see [`super::authenticator`] for the cryptography.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use super::attributes::AttributeType;
 
 /// Smallest packet: the 20-octet header.
@@ -87,8 +89,10 @@ impl Packet {
     /// Decodes `datagram`. Octets past the length field are padding and ignored (RFC 2865).
     pub fn decode(datagram: &[u8]) -> Result<Self, PacketError> {
         let bytes = Self::framed(datagram)?;
-        let mut authenticator = [0u8; 16];
-        authenticator.copy_from_slice(&bytes[4..20]);
+        let (header, _) = bytes
+            .split_first_chunk::<HEADER_LEN>()
+            .ok_or(PacketError::TooShort(bytes.len()))?;
+        let [code, identifier, _, _, authenticator @ ..] = *header;
         let mut attributes = Vec::new();
         let mut offset = HEADER_LEN;
         while offset < bytes.len() {
@@ -100,8 +104,8 @@ impl Packet {
             offset += value.len() + 2;
         }
         Ok(Self {
-            code: Code::from_number(bytes[0]),
-            identifier: bytes[1],
+            code: Code::from_number(code),
+            identifier,
             authenticator,
             attributes,
         })
@@ -115,14 +119,18 @@ impl Packet {
         if datagram.len() > MAX_PACKET_LEN {
             return Err(PacketError::TooLong(datagram.len()));
         }
-        let field = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
-        if !(HEADER_LEN..=datagram.len()).contains(&field) {
-            return Err(PacketError::BadLength {
-                field,
-                datagram: datagram.len(),
-            });
+        let bad_length = |field| PacketError::BadLength {
+            field,
+            datagram: datagram.len(),
+        };
+        let field = match datagram.get(2..4) {
+            Some(&[high, low]) => usize::from(u16::from_be_bytes([high, low])),
+            _ => return Err(PacketError::TooShort(datagram.len())),
+        };
+        if field < HEADER_LEN {
+            return Err(bad_length(field));
         }
-        Ok(&datagram[..field])
+        datagram.get(..field).ok_or_else(|| bad_length(field))
     }
 
     /// A packet with no attributes.
@@ -139,7 +147,7 @@ impl Packet {
     pub fn get(&self, kind: AttributeType) -> Option<&[u8]> {
         self.attributes
             .iter()
-            .find(|a| a.kind == kind as u8)
+            .find(|a| a.kind == kind.number())
             .map(|a| a.value.as_slice())
     }
 
@@ -159,13 +167,13 @@ impl Packet {
     pub fn all(&self, kind: AttributeType) -> impl Iterator<Item = &[u8]> {
         self.attributes
             .iter()
-            .filter(move |a| a.kind == kind as u8)
+            .filter(move |a| a.kind == kind.number())
             .map(|a| a.value.as_slice())
     }
 
     /// Appends an attribute; values longer than 253 octets are cut (callers validate first).
     pub fn push(&mut self, kind: AttributeType, value: impl Into<Vec<u8>>) {
-        self.push_raw(kind as u8, value.into());
+        self.push_raw(kind.number(), value.into());
     }
 
     /// Appends an attribute by number.
@@ -187,17 +195,19 @@ impl Packet {
     /// Encodes the packet as it stands (authenticator as set).
     pub fn encode(&self) -> Result<Vec<u8>, PacketError> {
         let len = self.encoded_len();
-        if len > MAX_PACKET_LEN {
-            return Err(PacketError::TooLong(len));
-        }
+        let wire_len = u16::try_from(len)
+            .ok()
+            .filter(|_| len <= MAX_PACKET_LEN)
+            .ok_or(PacketError::TooLong(len))?;
         let mut out = Vec::with_capacity(len);
         out.push(self.code.number());
         out.push(self.identifier);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out.extend_from_slice(&wire_len.to_be_bytes());
         out.extend_from_slice(&self.authenticator);
         for attribute in &self.attributes {
             out.push(attribute.kind);
-            out.push((attribute.value.len() + 2) as u8);
+            // `push_raw` keeps values at most 253 octets, so the length fits.
+            out.push(u8::try_from(attribute.value.len().saturating_add(2)).unwrap_or(u8::MAX));
             out.extend_from_slice(&attribute.value);
         }
         Ok(out)
@@ -206,17 +216,22 @@ impl Packet {
 
 /// The attribute at `offset` of a framed packet: type and value.
 pub fn attribute_at(bytes: &[u8], offset: usize) -> Result<(u8, &[u8]), PacketError> {
-    let header = bytes
-        .get(offset..offset + 2)
-        .ok_or(PacketError::BadAttributeLength(offset))?;
-    let len = usize::from(header[1]);
-    if len < 2 || offset + len > bytes.len() {
-        return Err(PacketError::BadAttributeLength(offset));
+    let bad = PacketError::BadAttributeLength(offset);
+    let Some(&[kind, len]) = bytes.get(offset..offset.saturating_add(2)) else {
+        return Err(bad);
+    };
+    let len = usize::from(len);
+    if len < 2 {
+        return Err(bad);
     }
-    Ok((header[0], &bytes[offset + 2..offset + len]))
+    let value = bytes
+        .get(offset.saturating_add(2)..offset.saturating_add(len))
+        .ok_or(bad)?;
+    Ok((kind, value))
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,8 @@
 //! provider's secret (Message-Authenticator on Access-Request and Status-Server, the Request
 //! Authenticator on Accounting-Request). Anything else is dropped with a reason.
 
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
+
 use super::authenticator::{
     MessageAuthenticator, accounting_request_is_authentic, check_message_authenticator,
 };
@@ -107,7 +109,10 @@ pub fn admit(
         .clients
         .lookup(source)
         .ok_or(DropReason::UnknownClient)?;
-    let provider = &config.providers[provider_index];
+    let provider = config
+        .providers
+        .get(provider_index)
+        .ok_or(DropReason::UnknownClient)?;
     let framed = Packet::framed(datagram).map_err(|_| DropReason::Malformed)?;
     let packet = Packet::decode(framed).map_err(|_| DropReason::Malformed)?;
     let secret = provider.secret();
