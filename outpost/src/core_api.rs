@@ -48,6 +48,8 @@ impl CoreCallError {
 pub struct CoreApi {
     endpoints: Arc<CoreEndpoints>,
     token: String,
+    /// Told about every answer from the core (health: the core was reached).
+    contact: Option<crate::core_contact::CoreContact>,
 }
 
 impl std::fmt::Debug for CoreApi {
@@ -69,7 +71,14 @@ impl CoreApi {
         Self {
             endpoints,
             token: token.trim().to_owned(),
+            contact: None,
         }
+    }
+
+    /// Records every answer from the core in `contact`.
+    pub fn with_contact(mut self, contact: crate::core_contact::CoreContact) -> Self {
+        self.contact = Some(contact);
+        self
     }
 
     /// Asks the core whether `request`'s credentials are good for its provider.
@@ -176,11 +185,16 @@ impl CoreApi {
         path: &'static str,
         request: impl Fn(Endpoint) -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), CoreCallError> {
-        self.endpoints
+        let (status, bytes) = self
+            .endpoints
             .with_failover(CoreCallError::is_unreachable, |endpoint| {
                 Self::exchange(path, request(endpoint))
             })
-            .await
+            .await?;
+        if let Some(contact) = &self.contact {
+            contact.reached();
+        }
+        Ok((status, bytes))
     }
 
     /// One request's status and body (server errors other than 500 count as unreachable).
