@@ -4,11 +4,11 @@
 //! degraded: it serves), 503 when disconnected (nothing to serve). The same state is the gauge
 //! `redoubt_outpost_core_status{state}`, computed when scraped.
 
+use crate::core_contact::{CoreContact, CoreStatus, core_reachable, heartbeat_period};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use crate::core_contact::{CoreContact, CoreStatus, core_reachable, heartbeat_period};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{

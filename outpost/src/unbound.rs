@@ -57,7 +57,8 @@ impl UnboundReport {
     /// Looks at a newly applied configuration; returns the lines it logged.
     pub fn observe(&self, snapshot: &ConfigSnapshot) -> Vec<String> {
         let unbound = unbound_providers(&snapshot.config);
-        self.gauge.set(i64::try_from(unbound.len()).unwrap_or(i64::MAX));
+        self.gauge
+            .set(i64::try_from(unbound.len()).unwrap_or(i64::MAX));
         let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
         let now: BTreeSet<i64> = unbound.iter().map(|p| p.id).collect();
         // A provider bound again is warned about again if it is later unbound.
@@ -146,6 +147,10 @@ mod tests {
         let bound = snapshot(vec![provider(1, OutpostKind::Radius, true)]);
         assert!(report.observe(&bound).is_empty());
         assert_eq!(report.gauge.get(), 0);
-        assert_eq!(report.observe(&unbound).len(), 1, "unbound again: logged again");
+        assert_eq!(
+            report.observe(&unbound).len(),
+            1,
+            "unbound again: logged again"
+        );
     }
 }

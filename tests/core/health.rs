@@ -8,8 +8,8 @@ use redoubt_tests::peers::freeradius::{
     CHECK_INTERVAL, FALLBACK_MESSAGE, FreeRadiusProxy, PROXY_SECRET,
 };
 use redoubt_tests::radius::{
-    RadReply, RadiusSetup, SECRET, metric, poll, radclient, radclient_auth,
-    radius_utils_available, setup,
+    RadReply, RadiusSetup, SECRET, metric, poll, radclient, radclient_auth, radius_utils_available,
+    setup,
 };
 use redoubt_tests::{TestCore, promtool_check, start_outpost};
 use serde_json::{Value, json};
@@ -129,7 +129,11 @@ async fn ready_metric_and_status_server_follow_the_core() {
         .await
         .expect("the outpost reconnects within 60 s");
     let (code, body) = ready(&s.outpost).await;
-    assert_eq!((code, &body["status"]), (200, &json!("connected")), "{body}");
+    assert_eq!(
+        (code, &body["status"]),
+        (200, &json!("connected")),
+        "{body}"
+    );
     assert_core_status(&s.outpost, "connected").await;
     assert!(status_server(&s).await.is("Access-Accept"));
     s.outpost.stop().await;
@@ -175,7 +179,12 @@ async fn unbound_providers_are_counted_by_the_outpost() {
     let token = created["token"].as_str().expect("token");
     let state = tempfile::tempdir().expect("state dir");
     let outpost = start_outpost(&core.url, token, state.path()).await;
-    let unbound = || async { metric(&metrics(&outpost).await, "redoubt_outpost_unbound_providers") };
+    let unbound = || async {
+        metric(
+            &metrics(&outpost).await,
+            "redoubt_outpost_unbound_providers",
+        )
+    };
     outpost.wait_for_revision(core.revision().await).await;
     poll(Duration::from_secs(5), || async {
         (unbound().await == 1.0).then_some(())
@@ -249,9 +258,7 @@ async fn outpost_state_until(proxy: &FreeRadiusProxy, wanted: &str, limit: Durat
 
 #[tokio::test]
 async fn a_freeradius_proxy_fails_over_while_the_core_is_down_and_returns() {
-    if !radius_utils_available()
-        || !redoubt_tests::peers::freeradius::available()
-    {
+    if !radius_utils_available() || !redoubt_tests::peers::freeradius::available() {
         return;
     }
     let mut core = TestCore::start().await;

@@ -198,9 +198,10 @@ async fn groups_named_in_provider_settings_must_exist() {
         .await
         .expect(400);
     assert!(
-        refused["detail"].as_str().is_some_and(|d| d.starts_with(
-            "settings.reply_rules[1].group: no group is named \"contractors\""
-        )),
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d
+                .starts_with("settings.reply_rules[1].group: no group is named \"contractors\"")),
         "{refused}"
     );
 
@@ -216,9 +217,11 @@ async fn groups_named_in_provider_settings_must_exist() {
         .await
         .expect(400);
     assert!(
-        refused["detail"].as_str().is_some_and(|d| d.starts_with(&format!(
-            "settings.endpoints[0].group_ids: no group has id {missing}"
-        ))),
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!(
+                "settings.endpoints[0].group_ids: no group has id {missing}"
+            ))),
         "{refused}"
     );
 }
@@ -245,7 +248,11 @@ async fn the_cli_prints_the_warning_with_the_fix() {
         .lines()
         .find(|l| l.starts_with("warning: ldap provider \"dir\""))
         .unwrap_or_else(|| panic!("no warning line: {stderr}"));
-    let id = core.api.get("/api/v1/providers?search=dir").await.expect(200)["items"][0]["id"]
+    let id = core
+        .api
+        .get("/api/v1/providers?search=dir")
+        .await
+        .expect(200)["items"][0]["id"]
         .as_i64()
         .expect("id");
     assert!(line.ends_with(&format!("{FIX} {id}")), "{line}");
@@ -272,8 +279,11 @@ async fn the_cli_prints_the_warning_with_the_fix() {
     .await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!stderr.contains("warning:"), "{stderr}");
-    let app_id = core.api.get("/api/v1/applications?search=mail").await.expect(200)["items"][0]
-        ["id"]
+    let app_id = core
+        .api
+        .get("/api/v1/applications?search=mail")
+        .await
+        .expect(200)["items"][0]["id"]
         .as_i64()
         .expect("id")
         .to_string();

@@ -43,8 +43,7 @@ pub fn references(kind: ProviderKind, settings: &Value) -> Vec<Reference> {
             }
         }
         ProviderKind::Radius => {
-            if let Ok(parsed) = serde_json::from_value::<RadiusProviderSettings>(settings.clone())
-            {
+            if let Ok(parsed) = serde_json::from_value::<RadiusProviderSettings>(settings.clone()) {
                 for (index, rule) in parsed.reply_rules.iter().enumerate() {
                     if let Some(name) = &rule.group {
                         found.push(Reference {

@@ -77,11 +77,10 @@ impl Store {
 
     /// Whether a group with this name exists.
     pub async fn group_name_exists(&self, name: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(found.is_some())
     }
 
