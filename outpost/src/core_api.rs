@@ -48,7 +48,8 @@ impl CoreCallError {
 pub struct CoreApi {
     endpoints: Arc<CoreEndpoints>,
     token: String,
-    /// Told about every answer from the core (health: the core was reached).
+    /// Told about every answer from the core but a refused token (health: the core was
+    /// reached).
     contact: Option<crate::core_contact::CoreContact>,
 }
 
@@ -191,7 +192,10 @@ impl CoreApi {
                 Self::exchange(path, request(endpoint))
             })
             .await?;
-        if let Some(contact) = &self.contact {
+        // Any answer but a refused token means the core can give verdicts.
+        if let Some(contact) = &self.contact
+            && status != reqwest::StatusCode::UNAUTHORIZED
+        {
             contact.reached();
         }
         Ok((status, bytes))

@@ -2,7 +2,7 @@
 //!
 //! The rule (README, "Honest health"): the core counts as reachable while the control channel is
 //! up, and for one heartbeat period after the last moment it was known reachable (the channel
-//! going down, or the last call to the core that got an answer). [`CoreStatus`] adds whether a
+//! going down, or the last call to the core that got an answer other than a refused token). [`CoreStatus`] adds whether a
 //! configuration is held: `connected` (reachable, configuration held), `degraded` (not
 //! reachable, serving the configuration and cached credentials it holds), `disconnected`
 //! (nothing held, so nothing to serve).
@@ -96,15 +96,20 @@ pub struct CoreContact {
 }
 
 impl CoreContact {
-    /// The control channel came up or went down (going down is the last moment it was known up).
+    /// The control channel is `up` or not. Coming up, and going down (the last moment it was
+    /// known up), are contact; being told it is still down (after each failed reconnection
+    /// attempt) is not.
     pub fn channel(&self, up: bool) {
         self.update(|contact| {
+            if up || contact.channel_up {
+                contact.last = Some(Instant::now());
+            }
             contact.channel_up = up;
-            contact.last = Some(Instant::now());
         });
     }
 
-    /// A call to the core got an answer (any HTTP status from the core itself).
+    /// A call to the core got an answer from the core itself (not a refused token, not a 502/503/504
+    /// from a load balancer in front of it).
     pub fn reached(&self) {
         self.update(|contact| contact.last = Some(Instant::now()));
     }
@@ -195,6 +200,10 @@ mod tests {
         contact.channel(false);
         assert!(!contact.get().channel_up);
         assert!(contact.is_reachable(PERIOD));
+        // A failed reconnection attempt reports "down" again: that is no contact.
+        let went_down = contact.get().last;
+        contact.channel(false);
+        assert_eq!(contact.get().last, went_down);
         let copy = contact.clone();
         copy.reached();
         assert_eq!(copy.get(), contact.get());
