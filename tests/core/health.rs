@@ -273,6 +273,7 @@ async fn a_freeradius_proxy_fails_over_while_the_core_is_down_and_returns() {
     assert!(from_outpost(&reply), "{reply:?}\n{}", proxy.log());
     assert_eq!(proxy.outpost_state().await.expect("radmin"), "alive");
 
+    let stopped = std::time::Instant::now();
     core.stop().await;
     s.outpost.wait_connected(false).await;
     ready_until(&s.outpost, "degraded", Duration::from_secs(10)).await;
@@ -290,6 +291,10 @@ async fn a_freeradius_proxy_fails_over_while_the_core_is_down_and_returns() {
         proxy.log()
     );
     outpost_state_until(&proxy, "dead", Duration::from_secs(10)).await;
+    eprintln!(
+        "figure: core stopped -> FreeRADIUS marks the outpost dead: {:.1} s",
+        stopped.elapsed().as_secs_f64()
+    );
     // It stays dead while the core is down: two status checks go unanswered.
     let deadline = tokio::time::Instant::now() + CHECK_INTERVAL * 2 + Duration::from_secs(1);
     while tokio::time::Instant::now() < deadline {
@@ -314,10 +319,17 @@ async fn a_freeradius_proxy_fails_over_while_the_core_is_down_and_returns() {
     // The core is back: the outpost answers Status-Server again, the proxy revives it after
     // three answers, and requests go to the outpost again.
     core.restart_stopped().await;
+    let restarted = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(60), s.outpost.wait_connected(true))
         .await
         .expect("the outpost reconnects within 60 s");
+    let reconnected = restarted.elapsed();
     outpost_state_until(&proxy, "alive", CHECK_INTERVAL * 5).await;
+    eprintln!(
+        "figure: core restarted -> outpost reconnected {:.1} s -> FreeRADIUS marks it alive {:.1} s",
+        reconnected.as_secs_f64(),
+        restarted.elapsed().as_secs_f64()
+    );
     let reply = through_proxy(&proxy, "bob").await;
     assert!(from_outpost(&reply), "{reply:?}\n{}", proxy.log());
     s.outpost.stop().await;
