@@ -48,6 +48,9 @@ impl CoreCallError {
 pub struct CoreApi {
     endpoints: Arc<CoreEndpoints>,
     token: String,
+    /// Told about every answer from the core but a refused token (health: the core was
+    /// reached).
+    contact: Option<crate::core_contact::CoreContact>,
 }
 
 impl std::fmt::Debug for CoreApi {
@@ -69,7 +72,14 @@ impl CoreApi {
         Self {
             endpoints,
             token: token.trim().to_owned(),
+            contact: None,
         }
+    }
+
+    /// Records every answer from the core in `contact`.
+    pub fn with_contact(mut self, contact: crate::core_contact::CoreContact) -> Self {
+        self.contact = Some(contact);
+        self
     }
 
     /// Asks the core whether `request`'s credentials are good for its provider.
@@ -176,11 +186,19 @@ impl CoreApi {
         path: &'static str,
         request: impl Fn(Endpoint) -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), CoreCallError> {
-        self.endpoints
+        let (status, bytes) = self
+            .endpoints
             .with_failover(CoreCallError::is_unreachable, |endpoint| {
                 Self::exchange(path, request(endpoint))
             })
-            .await
+            .await?;
+        // Any answer but a refused token means the core can give verdicts.
+        if let Some(contact) = &self.contact
+            && status != reqwest::StatusCode::UNAUTHORIZED
+        {
+            contact.reached();
+        }
+        Ok((status, bytes))
     }
 
     /// One request's status and body (server errors other than 500 count as unreachable).

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod backoff;
 pub mod core_api;
+pub mod core_contact;
 pub mod credential_cache;
 pub mod credential_check;
 pub mod endpoints;
@@ -28,6 +29,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod unbound;
 
 use anyhow::Context;
 use observe::OutpostMetrics;
@@ -53,6 +55,7 @@ pub struct RunningOutpost {
     pub instance_id: String,
     config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
     connected: watch::Receiver<bool>,
+    status: observe::StatusSource,
     listening: watch::Receiver<module::Listening>,
     #[cfg(feature = "proxy")]
     proxy_service: watch::Receiver<Option<proxy::ProxyService>>,
@@ -70,6 +73,11 @@ impl RunningOutpost {
     /// Whether the control channel is up.
     pub fn is_connected(&self) -> bool {
         *self.connected.borrow()
+    }
+
+    /// Connected, degraded or disconnected, as `/-/health/ready` says.
+    pub fn core_status(&self) -> core_contact::CoreStatus {
+        self.status.status()
     }
 
     /// Waits until the applied revision is at least `revision`.
@@ -225,9 +233,18 @@ pub async fn start_with(
     let (listening_tx, listening_rx) = watch::channel(module::Listening::new());
     #[cfg(feature = "proxy")]
     let (proxy_service_tx, proxy_service_rx) = watch::channel(None);
+    let contact = core_contact::CoreContact::default();
+    let status = observe::StatusSource {
+        contact: contact.clone(),
+        config: config_rx.clone(),
+    };
+    observe::register_core_status(&metrics.registry, status.clone())?;
+    let unbound = unbound::UnboundReport::register(&metrics.registry)?;
     let module_context = module::ModuleContext {
         settings: settings.clone(),
-        core: core_api::CoreApi::with_endpoints(endpoints.clone(), &settings.token),
+        core: core_api::CoreApi::with_endpoints(endpoints.clone(), &settings.token)
+            .with_contact(contact.clone()),
+        contact: contact.clone(),
         registry: metrics.registry.clone(),
         listening: listening_tx,
         stop: stop_rx.clone(),
@@ -253,7 +270,7 @@ pub async fn start_with(
     tracing::info!(%metrics_addr, version = VERSION, "Redoubt outpost starting");
     let registry = metrics.registry.clone();
     let observe = {
-        let app = observe::router(metrics, config_rx.clone());
+        let app = observe::router(metrics, status.clone());
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let shutdown = async move {
@@ -267,19 +284,58 @@ pub async fn start_with(
             }
         })
     };
+    let follow = tokio::spawn(follow_core(
+        contact,
+        connected_rx.clone(),
+        config_rx.clone(),
+        unbound,
+        stop_rx.clone(),
+    ));
     let run = tokio::spawn(runtime.run(stop_rx));
     Ok(RunningOutpost {
         metrics_addr,
         instance_id,
         config: config_rx,
         connected: connected_rx,
+        status,
         listening: listening_rx,
         #[cfg(feature = "proxy")]
         proxy_service: proxy_service_rx,
         registry,
         stop: stop_tx,
-        tasks: vec![run, observe],
+        tasks: vec![run, observe, follow],
     })
+}
+
+/// Records the control channel's ups and downs in `contact` (the runtime's `connected` signal
+/// is the source) and reports unbound providers in each new configuration.
+async fn follow_core(
+    contact: core_contact::CoreContact,
+    mut connected: watch::Receiver<bool>,
+    mut config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
+    unbound: unbound::UnboundReport,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = connected.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                contact.channel(*connected.borrow_and_update());
+            }
+            changed = config.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let snapshot = config.borrow_and_update().clone();
+                if let Some(snapshot) = snapshot {
+                    unbound.observe(&snapshot);
+                }
+            }
+            () = module::stopped(&mut stop) => return,
+        }
+    }
 }
 
 /// 128 random bits in hex.

@@ -5,6 +5,7 @@
 
 use crate::apply::ChangeSummary;
 use crate::core_api::CoreApi;
+use crate::core_contact::CoreContact;
 use crate::settings::OutpostSettings;
 use redoubt_outpost_proto::clock::SharedClock;
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
@@ -50,6 +51,9 @@ pub struct ModuleContext {
     pub instance_id: String,
     /// The time, for every decision that depends on the date.
     pub clock: SharedClock,
+    /// When the core was last reached (RADIUS answers Status-Server only while it counts as
+    /// reachable).
+    pub contact: CoreContact,
 }
 
 /// What starting a module returns.

@@ -1,10 +1,16 @@
 //! What an operator sees of an outpost on its metrics port: `/metrics`, `/-/health/live` and
-//! `/-/health/ready` (ready once a configuration is loaded, from the core or the state dir).
+//! `/-/health/ready`. Ready says whether the outpost is `connected`, `degraded` or
+//! `disconnected` (see [`crate::core_contact`]): 200 while a configuration is held (connected or
+//! degraded: it serves), 503 when disconnected (nothing to serve). The same state is the gauge
+//! `redoubt_outpost_core_status{state}`, computed when scraped.
 
+use crate::core_contact::{CoreContact, CoreStatus, core_reachable, heartbeat_period};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -103,17 +109,70 @@ impl OutpostMetrics {
     }
 }
 
+/// Where the outpost's core status is read: the contact record and the held configuration.
+#[derive(Debug, Clone)]
+pub struct StatusSource {
+    pub contact: CoreContact,
+    pub config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
+}
+
+impl StatusSource {
+    /// The status as of now.
+    pub fn status(&self) -> CoreStatus {
+        let config = self.config.borrow();
+        let period = heartbeat_period(config.as_deref());
+        let reachable = core_reachable(self.contact.get(), std::time::Instant::now(), period);
+        CoreStatus::of(reachable, config.is_some())
+    }
+}
+
+/// `redoubt_outpost_core_status{state}`: 1 for the current state, 0 for the others, computed at
+/// each scrape (so a host that serves the registry itself, like the core for its embedded
+/// outpost, sees it current too).
+struct CoreStatusCollector {
+    gauge: IntGaugeVec,
+    source: StatusSource,
+}
+
+impl Collector for CoreStatusCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let status = self.source.status();
+        for state in CoreStatus::ALL {
+            self.gauge
+                .with_label_values(&[state.as_str()])
+                .set(i64::from(state == status));
+        }
+        self.gauge.collect()
+    }
+}
+
+/// Registers `redoubt_outpost_core_status` in `registry`.
+pub fn register_core_status(
+    registry: &Registry,
+    source: StatusSource,
+) -> Result<(), prometheus::Error> {
+    let gauge = IntGaugeVec::new(
+        Opts::new(
+            "redoubt_outpost_core_status",
+            "1 for the outpost's state: connected (the core reached within a heartbeat period), degraded (serving held configuration and cached credentials without the core), disconnected (nothing to serve)",
+        ),
+        &["state"],
+    )?;
+    registry.register(Box::new(CoreStatusCollector { gauge, source }))
+}
+
 #[derive(Clone)]
 struct ObserveState {
     metrics: Arc<OutpostMetrics>,
-    config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
+    source: StatusSource,
 }
 
 /// The metrics and health application.
-pub fn router(
-    metrics: Arc<OutpostMetrics>,
-    config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
-) -> Router {
+pub fn router(metrics: Arc<OutpostMetrics>, source: StatusSource) -> Router {
     Router::new()
         .route("/metrics", get(render))
         .route(
@@ -121,7 +180,7 @@ pub fn router(
             get(|| async { (StatusCode::OK, "{\"status\":\"live\"}") }),
         )
         .route("/-/health/ready", get(ready))
-        .with_state(ObserveState { metrics, config })
+        .with_state(ObserveState { metrics, source })
 }
 
 async fn render(State(state): State<ObserveState>) -> impl axum::response::IntoResponse {
@@ -135,17 +194,27 @@ async fn render(State(state): State<ObserveState>) -> impl axum::response::IntoR
 }
 
 async fn ready(State(state): State<ObserveState>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    match state.config.borrow().as_ref() {
-        Some(snapshot) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({ "status": "ready", "revision": snapshot.revision })),
-        ),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "status": "unready",
-                "reason": "no configuration yet: the core has not answered and the state dir holds none"
-            })),
-        ),
-    }
+    let status = state.source.status();
+    let revision = state.source.config.borrow().as_ref().map(|s| s.revision);
+    let body = match status {
+        CoreStatus::Connected => serde_json::json!({
+            "status": status.as_str(),
+            "revision": revision,
+        }),
+        CoreStatus::Degraded => serde_json::json!({
+            "status": status.as_str(),
+            "revision": revision,
+            "reason": "the core has not been reached within a heartbeat period: serving the held configuration and cached credentials",
+        }),
+        CoreStatus::Disconnected => serde_json::json!({
+            "status": status.as_str(),
+            "reason": "no configuration yet: the core has not answered and the state dir holds none",
+        }),
+    };
+    let code = if status.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body))
 }

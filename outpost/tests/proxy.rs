@@ -310,6 +310,7 @@ async fn harness_with(
         external: Vec::new(),
         instance_id: "test".into(),
         clock: Arc::new(redoubt_outpost_proto::clock::ManualClock::new(NOW)),
+        contact: Default::default(),
     };
     let module = module::start(
         OutpostKind::Proxy,

@@ -54,6 +54,11 @@ async fn provider_settings_examples_are_accepted_by_the_core() {
         .post("/api/v1/groups", serde_json::json!({"name": "ldap-search"}))
         .await
         .expect(201);
+    // The core checks that the groups settings name exist: the RADIUS example's reply rules
+    // name these two.
+    for name in ["network-admins", "staff"] {
+        core.create_group(name).await;
+    }
     for (kind, file) in [
         ("ldap", "providers/ldap-settings.json"),
         ("radius", "providers/radius-settings.json"),

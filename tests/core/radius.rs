@@ -963,8 +963,8 @@ async fn keeps_accepting_cached_users_with_the_core_stopped() {
         !cold.is("Access-Accept"),
         "nobody checks an uncached password: {cold:?}"
     );
-    let status = radclient(s.auth, "status", SECRET, "Message-Authenticator = 0x00", 2).await;
-    assert!(status.is("Access-Accept"), "{status:?}");
+    // Status-Server while the core is away: see `health.rs` (answered only within a heartbeat
+    // period of the last contact, so a NAS fails over).
     let metrics = s.metrics().await;
     assert!(
         metric(

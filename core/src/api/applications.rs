@@ -4,6 +4,7 @@ use super::audit;
 use super::dto::*;
 use super::error::ApiResult;
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
+use super::provider_checks::unbound_warnings;
 use super::state::AppState;
 use super::validate;
 use crate::model::{ApplicationPatch, NewApplication};
@@ -11,6 +12,7 @@ use crate::net::PeerAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -84,7 +86,8 @@ async fn get_application(
     Ok(Json(state.store.application(id).await?.into()))
 }
 
-/// Change an application.
+/// Change an application. When this moves or detaches its provider and leaves an LDAP or
+/// RADIUS provider bound to no application, `warnings` says so and how to fix it.
 #[utoipa::path(patch, path = "/api/v1/applications/{id}", tag = "applications",
     request_body = UpdateApplication, params(("id" = i64, Path, description = "application id")),
     responses((status = 200, body = ApplicationDto)))]
@@ -104,6 +107,7 @@ async fn update_application(
     if let Some(url) = &body.launch_url {
         validate::launch_url(url)?;
     }
+    let before = state.store.application(id).await?;
     let patch = ApplicationPatch {
         slug: body.slug,
         name: body.name,
@@ -111,6 +115,12 @@ async fn update_application(
         provider_id: body.provider_id,
     };
     let app = state.store.update_application(id, &patch).await?;
+    let unbound: Vec<i64> = before
+        .provider_id
+        .filter(|old| app.provider_id != Some(*old))
+        .into_iter()
+        .collect();
+    let warnings = unbound_warnings(&state.store, &unbound).await?;
     audit::record(
         &state,
         &admin.username,
@@ -119,20 +129,26 @@ async fn update_application(
         &peer.ip().to_string(),
     )
     .await;
-    Ok(Json(app.into()))
+    let mut dto = ApplicationDto::from(app);
+    dto.warnings = warnings;
+    Ok(Json(dto))
 }
 
-/// Delete an application.
+/// Delete an application. 204, or 200 with `warnings` when this leaves its LDAP or RADIUS
+/// provider bound to no application.
 #[utoipa::path(delete, path = "/api/v1/applications/{id}", tag = "applications",
-    params(("id" = i64, Path, description = "application id")), responses((status = 204)))]
+    params(("id" = i64, Path, description = "application id")),
+    responses((status = 204), (status = 200, body = WarningsDto)))]
 async fn delete_application(
     admin: Admin,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let app = state.store.application(id).await?;
     state.store.delete_application(id).await?;
+    let unbound: Vec<i64> = app.provider_id.into_iter().collect();
+    let warnings = unbound_warnings(&state.store, &unbound).await?;
     audit::record(
         &state,
         &admin.username,
@@ -141,7 +157,11 @@ async fn delete_application(
         &peer.ip().to_string(),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    if warnings.is_empty() {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok((StatusCode::OK, Json(WarningsDto { warnings })).into_response())
+    }
 }
 
 /// Allow a group to use an application (no bound group means everyone may).

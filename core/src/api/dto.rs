@@ -298,6 +298,10 @@ pub struct ApplicationDto {
     pub group_ids: Vec<i64>,
     pub created_at: String,
     pub updated_at: String,
+    /// What this change left to fix (a provider it unbound), one sentence each naming the fix;
+    /// absent when there is nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl From<model::Application> for ApplicationDto {
@@ -311,6 +315,7 @@ impl From<model::Application> for ApplicationDto {
             group_ids: a.group_ids,
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
+            warnings: Vec::new(),
         }
     }
 }
@@ -374,6 +379,18 @@ pub struct ProviderDto {
     /// never again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// In the answers to a create or update: what is left to fix (an LDAP or RADIUS provider
+    /// bound to no application refuses every credential check), one sentence each naming the
+    /// fix; absent when there is nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The answer of a deletion that left something to fix (otherwise deletions answer 204).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningsDto {
+    /// One sentence each, naming the fix.
+    pub warnings: Vec<String>,
 }
 
 /// Settings members that hold secrets, by provider kind: left out of provider bodies unless the
@@ -443,6 +460,7 @@ impl From<model::Provider> for ProviderDto {
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
             client_secret: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ mod outpost_actions;
 mod outpost_facing;
 mod outpost_rac;
 mod outposts;
+pub mod provider_checks;
 pub mod providers;
 mod rac_endpoints;
 mod sessions;

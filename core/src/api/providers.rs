@@ -4,6 +4,7 @@ use super::audit;
 use super::dto::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, ApiJson, ApiPath, ApiQuery};
+use super::provider_checks::{check_references, unbound_warnings};
 use super::state::AppState;
 use super::validate;
 use crate::model::ProviderKind;
@@ -108,7 +109,9 @@ async fn list_providers(
 /// rac `{connection_expiry_seconds?, endpoints?}`; oidc `{client_id, client_type?
 /// (confidential|public), redirect_uris, post_logout_redirect_uris?,
 /// access_token_validity_seconds?, refresh_token_validity_seconds?}`: a confidential client's
-/// secret is generated and returned once, as `client_secret`.
+/// secret is generated and returned once, as `client_secret`. Groups the settings name must
+/// exist (400 naming the field). An LDAP or RADIUS provider is bound to no application yet, so
+/// the answer's `warnings` says how to bind it.
 #[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = CreateProvider,
     responses((status = 201, body = ProviderDto), (status = 400, body = super::error::Problem)))]
 async fn create_provider(
@@ -120,6 +123,7 @@ async fn create_provider(
     validate::name("name", &body.name)?;
     let kind = parse_kind(&body.kind)?;
     let settings = validate_settings(kind, body.settings)?;
+    check_references(&state.store, kind, &settings).await?;
     let (settings, client_secret) = prepare_oidc(&state, kind, settings, None).await?;
     let provider = state
         .store
@@ -133,8 +137,10 @@ async fn create_provider(
         &peer.ip().to_string(),
     )
     .await;
+    let warnings = unbound_warnings(&state.store, &[provider.id]).await?;
     let mut dto = ProviderDto::from(provider);
     dto.client_secret = client_secret;
+    dto.warnings = warnings;
     Ok((StatusCode::CREATED, Json(dto)))
 }
 
@@ -157,7 +163,8 @@ async fn get_provider(
 
 /// Change a provider's name or replace its settings. Secret settings left out of the new
 /// settings (as a redacted read shows them) keep their current values. The answer shows secret
-/// settings only with `?reveal=secrets`.
+/// settings only with `?reveal=secrets`. Groups the settings name must exist (400 naming the
+/// field); `warnings` says when an LDAP or RADIUS provider is still bound to no application.
 #[utoipa::path(patch, path = "/api/v1/providers/{id}", tag = "providers", request_body = UpdateProvider,
     params(("id" = i64, Path, description = "provider id"), RevealQuery),
     responses((status = 200, body = ProviderDto)))]
@@ -176,6 +183,7 @@ async fn update_provider(
         Some(mut settings) => {
             keep_secrets(current.kind, &current.settings, &mut settings);
             let settings = validate_settings(current.kind, settings)?;
+            check_references(&state.store, current.kind, &settings).await?;
             prepare_oidc(&state, current.kind, settings, Some(&current)).await?
         }
         None => (current.settings.clone(), None),
@@ -200,8 +208,10 @@ async fn update_provider(
         &peer.ip().to_string(),
     )
     .await;
+    let warnings = unbound_warnings(&state.store, &[provider.id]).await?;
     let mut dto = ProviderDto::revealing(provider, query.secrets());
     dto.client_secret = client_secret;
+    dto.warnings = warnings;
     Ok(Json(dto))
 }
 

@@ -95,14 +95,15 @@ pub(super) async fn run(api: &ApiClient, out: Output, command: AppsCommand) -> a
             } else {
                 put_some(&mut body, "provider_id", provider);
             }
-            out.object(
+            out.object_with_warnings(
                 &api.patch(&format!("/api/v1/applications/{id}"), body)
                     .await?,
             );
         }
         AppsCommand::Delete { id } => {
-            api.delete(&format!("/api/v1/applications/{id}")).await?;
+            let answer = api.delete(&format!("/api/v1/applications/{id}")).await?;
             out.done(&format!("deleted application {id}"));
+            out.warnings(&answer);
         }
         AppsCommand::Bind { app_id, group_id } => {
             api.post(

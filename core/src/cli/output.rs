@@ -73,13 +73,31 @@ impl Output {
         }
         match value {
             Value::Object(map) => {
-                let width = map.keys().map(String::len).max().unwrap_or(0);
-                for (key, v) in map {
+                // Warnings go to stderr as lines of their own (see `warnings`).
+                let fields = || map.iter().filter(|(key, _)| key.as_str() != "warnings");
+                let width = fields().map(|(key, _)| key.len()).max().unwrap_or(0);
+                for (key, v) in fields() {
                     println!("{key:<width$}  {}", cell(v));
                 }
             }
             other => println!("{}", cell(other)),
         }
+    }
+
+    /// Prints the answer's `warnings` (what is left to fix, each naming the fix) to stderr as
+    /// `warning: ...` lines, in both output modes.
+    pub(crate) fn warnings(&self, value: &Value) {
+        for warning in value["warnings"].as_array().into_iter().flatten() {
+            if let Some(text) = warning.as_str() {
+                eprintln!("warning: {text}");
+            }
+        }
+    }
+
+    /// An object and then its warnings.
+    pub(crate) fn object_with_warnings(&self, value: &Value) {
+        self.object(value);
+        self.warnings(value);
     }
 
     /// Prints a one-line confirmation (`{"ok": true, "message": ...}` for scripts).

@@ -247,13 +247,13 @@ pub(super) async fn run(
                 settings.insert("client_networks".into(), json!(client_networks));
             }
             let body = json!({ "name": name, "kind": kind, "settings": settings });
-            out.object(&api.post("/api/v1/providers", body).await?);
+            out.object_with_warnings(&api.post("/api/v1/providers", body).await?);
         }
         ProvidersCommand::Update { id, name, settings } => {
             let mut body = Map::new();
             put_some(&mut body, "name", name);
             put_some(&mut body, "settings", settings.load()?);
-            out.object(&api.patch(&format!("/api/v1/providers/{id}"), body).await?);
+            out.object_with_warnings(&api.patch(&format!("/api/v1/providers/{id}"), body).await?);
         }
         ProvidersCommand::Delete { id } => {
             api.delete(&format!("/api/v1/providers/{id}")).await?;

@@ -66,6 +66,24 @@ impl Store {
         Ok(group_from_row(&row)?)
     }
 
+    /// Whether a group with this id exists.
+    pub async fn group_exists(&self, id: i64) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM user_groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Whether a group with this name exists.
+    pub async fn group_name_exists(&self, name: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// A page of groups, optionally filtered by a term in the name.
     pub async fn list_groups(&self, params: &ListParams) -> Result<Page<Group>, StoreError> {
         let pattern = params.like_pattern();

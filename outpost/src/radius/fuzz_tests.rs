@@ -71,6 +71,9 @@ fn shared() -> Arc<Shared> {
     // Nothing listens on port 9 of the loopback: checks that reach the core fail at once.
     let core = CoreApi::new(reqwest::Client::new(), "http://127.0.0.1:9", "token");
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    // The channel counts as up, so Status-Server is answered and fuzzed too.
+    let contact = crate::core_contact::CoreContact::default();
+    contact.channel(true);
     Arc::new(Shared {
         config: RwLock::new(Arc::new(RadiusConfig::build(Arc::new(snapshot()), false))),
         cache: CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600)),
@@ -82,6 +85,7 @@ fn shared() -> Arc<Shared> {
         metrics,
         challenges: Challenges::default(),
         replies: ReplyCache::default(),
+        contact,
         drop_log: server::DropLog::default(),
     })
 }

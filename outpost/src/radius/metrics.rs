@@ -13,7 +13,8 @@ pub struct RadiusMetrics {
     /// `code` as above.
     pub duration: HistogramVec,
     /// `reason`: unknown_client, malformed, missing_message_authenticator,
-    /// bad_message_authenticator, bad_authenticator, unsupported_code, busy, in_progress.
+    /// bad_message_authenticator, bad_authenticator, unsupported_code, busy, in_progress,
+    /// core_unreachable, core_error, not_serving (Status-Server while the core is unreachable).
     pub dropped: IntCounterVec,
     /// Retransmissions answered with the cached reply.
     pub duplicates: IntCounter,

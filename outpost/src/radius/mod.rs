@@ -55,6 +55,9 @@ pub struct Shared {
     pub challenges: Challenges,
     pub replies: ReplyCache,
     pub accounting: AccountingQueue,
+    /// When the core was last reached: Status-Server is answered only while it counts as
+    /// reachable.
+    pub contact: crate::core_contact::CoreContact,
     drop_log: server::DropLog,
 }
 
@@ -139,6 +142,7 @@ pub async fn start(
         metrics,
         challenges: Challenges::default(),
         replies: ReplyCache::default(),
+        contact: context.contact.clone(),
         drop_log: server::DropLog::default(),
     });
     server::listen(&context, shared.clone()).await?;

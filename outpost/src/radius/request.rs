@@ -44,6 +44,9 @@ pub enum DropReason {
     CoreUnreachable,
     /// The core answered the credential check with an error.
     CoreError,
+    /// A Status-Server while the core has not been reached within a heartbeat period: not every
+    /// user could get a verdict, so the NAS should use another server.
+    NotServing,
 }
 
 impl DropReason {
@@ -60,6 +63,7 @@ impl DropReason {
             Self::InProgress => "in_progress",
             Self::CoreUnreachable => "core_unreachable",
             Self::CoreError => "core_error",
+            Self::NotServing => "not_serving",
         }
     }
 
@@ -86,6 +90,9 @@ impl DropReason {
                 "Access-Request dropped: the core is unreachable and no cached credentials apply"
             }
             Self::CoreError => "Access-Request dropped: the core refused the credential check",
+            Self::NotServing => {
+                "Status-Server left unanswered: the core has not been reached within a heartbeat period, so not every user can get a verdict and the NAS should fail over; check the outpost's connection to the core (REDOUBT_URL)"
+            }
         }
     }
 }

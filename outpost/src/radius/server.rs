@@ -8,9 +8,11 @@ use super::access;
 use super::accounting;
 use super::attributes::AttributeType;
 use super::authenticator::sign_reply;
+use super::config::RadiusConfig;
 use super::duplicates::Seen;
 use super::packet::{Code, MAX_PACKET_LEN, Packet};
 use super::request::{self, Admitted, DropReason, Port};
+use crate::core_contact::{core_reachable, heartbeat_period};
 use crate::module::ModuleContext;
 use anyhow::Context;
 use std::collections::HashMap;
@@ -150,6 +152,7 @@ pub async fn handle(
                 Err(DropReason::Busy)
             }
         }
+        _ if !serving(shared, &config) => Err(DropReason::NotServing),
         _ => Ok(ok_reply(
             if port == Port::Auth {
                 Code::AccessAccept
@@ -197,6 +200,17 @@ pub async fn handle(
         .with_label_values(&[code_label])
         .observe(started.elapsed().as_secs_f64());
     Some(bytes)
+}
+
+/// Whether Status-Server is answered (RFC 5997 section 3: a server answers it when it is alive):
+/// only while the core counts as reachable within a heartbeat period, because only then can
+/// every user get a verdict. Otherwise silence lets the NAS or proxy fail over.
+fn serving(shared: &Shared, config: &RadiusConfig) -> bool {
+    core_reachable(
+        shared.contact.get(),
+        Instant::now(),
+        heartbeat_period(Some(&config.snapshot)),
+    )
 }
 
 fn ok_reply(code: Code, request: &Packet) -> access::Answer {

@@ -1,11 +1,13 @@
 //! Real peers in front of and behind the outposts: Debian's nginx and Caddy as reverse
 //! proxies, an echo upstream application, headless Chromium through chromedriver, a login
 //! through the real browser flow over plain HTTP, and RDP servers for RAC (an in-process
-//! `ironrdp-server`, xrdp). Each process peer runs in a temporary directory on free loopback
+//! `ironrdp-server`, xrdp), and FreeRADIUS as a RADIUS proxy in front of the RADIUS outpost.
+//! Each process peer runs in a temporary directory on free loopback
 //! ports and is killed on drop.
 
 pub mod browser;
 pub mod caddy;
+pub mod freeradius;
 pub mod login_flow;
 pub mod nginx;
 pub mod rdp_server;
