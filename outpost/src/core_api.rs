@@ -37,6 +37,11 @@ impl CoreCallError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable(_))
     }
+
+    /// Whether the core refused the request itself (HTTP 4xx): sending it again cannot help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Refused { detail, .. } if detail.starts_with("HTTP 4"))
+    }
 }
 
 /// A client for the outpost-facing API, authenticated with the outpost's token.

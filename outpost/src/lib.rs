@@ -10,6 +10,8 @@ pub mod backoff;
 pub mod core_api;
 pub mod credential_cache;
 pub mod credential_check;
+pub mod credential_store;
+pub mod event_queue;
 pub mod fetch;
 #[cfg(test)]
 mod fuzzing;
@@ -57,6 +59,7 @@ pub struct RunningOutpost {
     registry: prometheus::Registry,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    background: module::BackgroundTasks,
 }
 
 impl RunningOutpost {
@@ -144,6 +147,15 @@ impl RunningOutpost {
         for task in self.tasks {
             let _ = task.await;
         }
+        let background = std::mem::take(
+            &mut *self
+                .background
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in background {
+            let _ = task.await;
+        }
     }
 }
 
@@ -220,12 +232,23 @@ pub async fn start_with(
         settings.base_url(),
         settings.token.trim(),
     );
+    let core = core_api::CoreApi::new(http.clone(), settings.base_url(), &settings.token);
+    let queue = event_queue::start(
+        &settings.state_dir,
+        settings.event_queue_max_bytes,
+        core.clone(),
+        clock.clone(),
+        &metrics.registry,
+        connected_rx.clone(),
+        stop_rx.clone(),
+    )?;
+    let background: module::BackgroundTasks = Arc::default();
     let (listening_tx, listening_rx) = watch::channel(module::Listening::new());
     #[cfg(feature = "proxy")]
     let (proxy_service_tx, proxy_service_rx) = watch::channel(None);
     let module_context = module::ModuleContext {
         settings: settings.clone(),
-        core: core_api::CoreApi::new(http.clone(), settings.base_url(), &settings.token),
+        core,
         registry: metrics.registry.clone(),
         listening: listening_tx,
         stop: stop_rx.clone(),
@@ -234,6 +257,8 @@ pub async fn start_with(
         external,
         instance_id: instance_id.clone(),
         clock: clock.clone(),
+        events: queue.queue,
+        background: background.clone(),
     };
     let runtime = Arc::new(Runtime {
         http,
@@ -266,6 +291,8 @@ pub async fn start_with(
         })
     };
     let run = tokio::spawn(runtime.run(stop_rx));
+    let mut tasks = vec![run, observe];
+    tasks.extend(queue.tasks);
     Ok(RunningOutpost {
         metrics_addr,
         instance_id,
@@ -276,7 +303,8 @@ pub async fn start_with(
         proxy_service: proxy_service_rx,
         registry,
         stop: stop_tx,
-        tasks: vec![run, observe],
+        tasks,
+        background,
     })
 }
 

@@ -50,7 +50,15 @@ pub struct ModuleContext {
     pub instance_id: String,
     /// The time, for every decision that depends on the date.
     pub clock: SharedClock,
+    /// The on-disk queue of events for the core (accounting, cached logins).
+    pub events: crate::event_queue::EventQueue,
+    /// Tasks a module starts that must finish before the outpost counts as stopped (the
+    /// credential cache's last write): [`crate::RunningOutpost::stop`] waits for them.
+    pub background: BackgroundTasks,
 }
+
+/// Tasks the outpost waits for when it stops.
+pub type BackgroundTasks = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 
 /// What starting a module returns.
 pub type StartFuture =

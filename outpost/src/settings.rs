@@ -25,8 +25,12 @@ pub struct OutpostSettings {
     pub listen: ListenSettings,
     /// How long a password the core accepted is answered from memory, in seconds (0: never).
     pub credential_cache_seconds: u64,
-    /// How long a cached password still works while the core cannot be reached, in seconds.
+    /// How long a cached password still works while the core cannot be reached, in seconds;
+    /// the cache is kept in the state dir, so this holds across restarts.
     pub credential_offline_seconds: u64,
+    /// Most bytes the on-disk event queue (accounting, cached logins) holds while the core is
+    /// unreachable; beyond it new events are refused and counted.
+    pub event_queue_max_bytes: u64,
     /// The certificate LDAPS and StartTLS (LDAP outposts) and HTTPS (proxy outposts) present.
     pub tls: TlsSettings,
 }
@@ -66,6 +70,7 @@ impl Default for OutpostSettings {
             listen: ListenSettings::default(),
             credential_cache_seconds: 300,
             credential_offline_seconds: 86_400,
+            event_queue_max_bytes: 256 << 20,
             tls: TlsSettings::default(),
         }
     }
@@ -123,6 +128,7 @@ impl std::fmt::Debug for OutpostSettings {
                 "credential_offline_seconds",
                 &self.credential_offline_seconds,
             )
+            .field("event_queue_max_bytes", &self.event_queue_max_bytes)
             .field("tls", &self.tls)
             .finish()
     }

@@ -12,6 +12,7 @@ mod errors;
 mod examples;
 mod ldap;
 mod login;
+mod offline;
 mod oidc;
 mod operations;
 mod outpost;

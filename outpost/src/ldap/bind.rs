@@ -105,6 +105,7 @@ pub async fn verify(
     let verdict = credential_check::check(
         &shared.cache,
         &shared.core,
+        Some(&shared.events),
         &request,
         provider.settings.mfa,
         find_user,

@@ -439,6 +439,8 @@ impl ProxyService {
                 username: None,
                 source_address: Some(peer.addr.ip().to_string()),
                 detail,
+                id: None,
+                occurred_at: None,
             }],
         };
         let core = self.shared.core.clone();

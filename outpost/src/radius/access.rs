@@ -103,6 +103,7 @@ pub async fn answer(
     let verdict = credential_check::check(
         &shared.cache,
         &shared.core,
+        Some(&shared.events),
         &check,
         provider.settings.mfa,
         |id| config.find_user(id),

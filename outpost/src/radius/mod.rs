@@ -8,7 +8,7 @@
 //! cryptography), [`clients`] (source address to provider), [`config`] (the snapshot's RADIUS
 //! view), [`request`] (admission, no I/O), [`access`] (authentication), [`challenge`] (pending
 //! MFA challenges), [`reply`] (Access-Accept attributes), [`duplicates`] (retransmissions),
-//! [`accounting`] (events to the core), [`server`] (the UDP loops), [`metrics`].
+//! [`accounting`] (accounting records as events), [`server`] (the UDP loops), [`metrics`].
 
 pub mod access;
 pub mod accounting;
@@ -31,7 +31,6 @@ use crate::apply::ChangeSummary;
 use crate::core_api::CoreApi;
 use crate::credential_cache::CredentialCache;
 use crate::module::{ModuleContext, ProtocolModule};
-use accounting::AccountingQueue;
 use anyhow::Context;
 use challenge::Challenges;
 use config::RadiusConfig;
@@ -51,7 +50,10 @@ pub struct Shared {
     pub metrics: RadiusMetrics,
     pub challenges: Challenges,
     pub replies: ReplyCache,
-    pub accounting: AccountingQueue,
+    /// Accounting records and cached logins, on their way to the core.
+    pub events: crate::event_queue::EventQueue,
+    /// The time, for accounting records without an Event-Timestamp.
+    pub clock: redoubt_outpost_proto::clock::SharedClock,
     drop_log: server::DropLog,
 }
 
@@ -117,20 +119,17 @@ pub async fn start(
     context: ModuleContext,
     config: Arc<ConfigSnapshot>,
 ) -> anyhow::Result<Arc<dyn ProtocolModule>> {
-    let settings = &context.settings;
     let metrics = RadiusMetrics::register(&context.registry).context("RADIUS metrics")?;
+    let cache = crate::credential_store::persistent_cache(&context);
+    // Entries carried over from an earlier process count only if the directory held now still
+    // agrees with them (same credential epoch, groups, active, provider served).
+    cache.apply(&config, &ChangeSummary::snapshot());
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(RadiusConfig::build(config, true))),
-        cache: CredentialCache::new(
-            Duration::from_secs(settings.credential_cache_seconds),
-            Duration::from_secs(settings.credential_offline_seconds),
-        ),
+        cache,
         core: context.core.clone(),
-        accounting: AccountingQueue::start(
-            context.core.clone(),
-            metrics.clone(),
-            context.stop.clone(),
-        ),
+        events: context.events.clone(),
+        clock: context.clock.clone(),
         metrics,
         challenges: Challenges::default(),
         replies: ReplyCache::default(),
