@@ -278,7 +278,10 @@ impl CredentialCache {
         let entries = self.lock();
         let mut out: Vec<StoredEntry> = entries
             .iter()
-            .filter(|(_, e)| self.age(e.verified_at).is_some_and(|a| a < self.inner.offline))
+            .filter(|(_, e)| {
+                self.age(e.verified_at)
+                    .is_some_and(|a| a < self.inner.offline)
+            })
             .map(|(key, e)| StoredEntry {
                 provider_id: key.provider_id,
                 username: key.username.clone(),
@@ -605,7 +608,15 @@ mod tests {
             )
         };
         let before = make(key);
-        before.remember(3, "Alice", "pw", verified(), &directory_user(1, vec![]), true, 0);
+        before.remember(
+            3,
+            "Alice",
+            "pw",
+            verified(),
+            &directory_user(1, vec![]),
+            true,
+            0,
+        );
         clock.advance(100);
         let stored = before.export();
         assert_eq!(stored.len(), 1);

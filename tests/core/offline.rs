@@ -134,7 +134,8 @@ async fn ldap_binds_and_searches_from_the_state_dir_after_a_restart_without_the_
         52,
         "a password never cached needs the core"
     );
-    core.clock.advance(i64::try_from(OFFLINE_SECONDS).expect("small"));
+    core.clock
+        .advance(i64::try_from(OFFLINE_SECONDS).expect("small"));
     assert_eq!(
         whoami(ldap, &ca, &alice, "alice-password").await,
         52,
@@ -222,7 +223,8 @@ async fn radius_accepts_from_the_state_dir_after_a_restart_without_the_core() {
     assert!(!wrong.is("Access-Accept"), "{wrong:?}");
     let cold = radclient_auth(auth, SECRET, "bob", "bob-password", "").await;
     assert!(!cold.is("Access-Accept"), "{cold:?}");
-    core.clock.advance(i64::try_from(OFFLINE_SECONDS).expect("small"));
+    core.clock
+        .advance(i64::try_from(OFFLINE_SECONDS).expect("small"));
     let expired = radclient_auth(auth, SECRET, "alice", "alice-password", "").await;
     assert!(
         !expired.is("Access-Accept"),
@@ -266,7 +268,14 @@ async fn accounting_during_an_outage_and_across_a_restart_arrives_once() {
     core.stop().await;
     let stamped = core.clock.now() - 600;
     // Answered while the core is away: each record is on disk first.
-    assert!(account(accounting, "outage-0", &format!(", Event-Timestamp = {stamped}")).await);
+    assert!(
+        account(
+            accounting,
+            "outage-0",
+            &format!(", Event-Timestamp = {stamped}")
+        )
+        .await
+    );
     for i in 1..4 {
         assert!(account(accounting, &format!("outage-{i}"), "").await);
     }
@@ -314,8 +323,7 @@ async fn accounting_during_an_outage_and_across_a_restart_arrives_once() {
             .text()
             .await
             .ok()?;
-        (metric(&text, "redoubt_outpost_events_total{result=\"delivered\"}") >= 6.0)
-            .then_some(text)
+        (metric(&text, "redoubt_outpost_events_total{result=\"delivered\"}") >= 6.0).then_some(text)
     })
     .await
     .expect("the outpost counts the delivery");

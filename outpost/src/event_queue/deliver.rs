@@ -66,11 +66,9 @@ pub(super) async fn deliver_loop(
                 continue;
             }
         };
-        let moved = batch.next.is_some_and(|next| {
-            reader
-                .as_ref()
-                .is_some_and(|r| next != r.cursor())
-        });
+        let moved = batch
+            .next
+            .is_some_and(|next| reader.as_ref().is_some_and(|r| next != r.cursor()));
         if batch.lines.is_empty() {
             if moved && !commit(&mut reader, &batch, &shared).await {
                 return;

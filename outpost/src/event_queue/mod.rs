@@ -35,7 +35,9 @@ const MAX_GROUP: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// The queue holds `max_bytes` already: the core has been away for long.
-    #[error("the event queue is full (event_queue_max_bytes); the core has been unreachable for long")]
+    #[error(
+        "the event queue is full (event_queue_max_bytes); the core has been unreachable for long"
+    )]
     Full,
     /// The disk refused the write.
     #[error("the event queue cannot write to the state dir")]
@@ -198,9 +200,7 @@ pub fn start(
     shared.set_bytes(segments::bytes_on_disk(&shared.dir).unwrap_or(0));
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
     let write = tokio::spawn(write_loop(writer, receiver, shared.clone(), stop.clone()));
-    let deliver = tokio::spawn(deliver::deliver_loop(
-        reader, shared, core, connected, stop,
-    ));
+    let deliver = tokio::spawn(deliver::deliver_loop(reader, shared, core, connected, stop));
     Ok(StartedQueue {
         queue: EventQueue {
             sender,
@@ -358,7 +358,9 @@ pub(crate) fn for_tests(core: crate::core_api::CoreApi) -> EventQueue {
         &dir,
         1 << 20,
         core,
-        Arc::new(redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000)),
+        Arc::new(redoubt_outpost_proto::clock::ManualClock::new(
+            1_800_000_000,
+        )),
         &Registry::new(),
         connected,
         stop,
@@ -409,8 +411,9 @@ mod tests {
         }
         assert_eq!(results[0], Ok(()));
         assert!(results.contains(&Err(QueueError::Full)), "{results:?}");
-        let text = std::fs::read_to_string(dir.path().join(QUEUE_DIR).join(format!("{:020}.log", 1)))
-            .expect("segment");
+        let text =
+            std::fs::read_to_string(dir.path().join(QUEUE_DIR).join(format!("{:020}.log", 1)))
+                .expect("segment");
         let first: OutpostEvent =
             serde_json::from_str(text.lines().next().expect("a line")).expect("json");
         assert_eq!(first.occurred_at, Some(1_800_000_000));

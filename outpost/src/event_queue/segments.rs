@@ -93,10 +93,7 @@ impl SegmentWriter {
         let mut file = open_private(&path, true)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        let whole = bytes
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |i| i + 1);
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         if whole < bytes.len() {
             tracing::warn!(
                 path = %path.display(),
@@ -212,9 +209,10 @@ impl SegmentReader {
             }
             let mut used = 0usize;
             while batch.lines.len() < max {
-                let Some(end) = bytes.get(used..).and_then(|rest| {
-                    rest.iter().position(|b| *b == b'\n').map(|i| used + i)
-                }) else {
+                let Some(end) = bytes
+                    .get(used..)
+                    .and_then(|rest| rest.iter().position(|b| *b == b'\n').map(|i| used + i))
+                else {
                     break;
                 };
                 if let Some(line) = bytes.get(used..end)
@@ -312,10 +310,7 @@ mod tests {
         drop(writer);
         let mut writer = SegmentWriter::open(dir.path()).expect("reopen");
         writer.append(b"next\n").expect("append");
-        assert_eq!(
-            lines(&reader.read(10, 1).expect("read")),
-            ["whole", "next"]
-        );
+        assert_eq!(lines(&reader.read(10, 1).expect("read")), ["whole", "next"]);
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(dir.path().join(segment_name(1)))
                 .expect("meta")

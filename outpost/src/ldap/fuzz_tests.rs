@@ -87,7 +87,9 @@ fn shared() -> Arc<Shared> {
         cache: CredentialCache::new(
             Duration::from_secs(60),
             Duration::from_secs(600),
-            Arc::new(redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000)),
+            Arc::new(redoubt_outpost_proto::clock::ManualClock::new(
+                1_800_000_000,
+            )),
         ),
         // Nothing listens on port 9 of the loopback: binds that reach the core fail at once.
         core: CoreApi::new(reqwest::Client::new(), "http://127.0.0.1:9", "token"),

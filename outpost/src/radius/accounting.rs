@@ -136,7 +136,10 @@ mod tests {
         packet.push(AttributeType::EventTimestamp, 900u32.to_be_bytes().to_vec());
         assert_eq!(occurred_at(&packet, 1000), 900);
         let mut future = Packet::new(Code::AccountingRequest, 1, [0; 16]);
-        future.push(AttributeType::EventTimestamp, 5000u32.to_be_bytes().to_vec());
+        future.push(
+            AttributeType::EventTimestamp,
+            5000u32.to_be_bytes().to_vec(),
+        );
         assert_eq!(occurred_at(&future, 1000), 1000, "never later than receipt");
     }
 }

@@ -69,8 +69,9 @@ fn shared() -> Arc<Shared> {
     let metrics = RadiusMetrics::register(&prometheus::Registry::new()).expect("metrics");
     // Nothing listens on port 9 of the loopback: checks that reach the core fail at once.
     let core = CoreApi::new(reqwest::Client::new(), "http://127.0.0.1:9", "token");
-    let clock: redoubt_outpost_proto::clock::SharedClock =
-        Arc::new(redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000));
+    let clock: redoubt_outpost_proto::clock::SharedClock = Arc::new(
+        redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000),
+    );
     Arc::new(Shared {
         config: RwLock::new(Arc::new(RadiusConfig::build(Arc::new(snapshot()), false))),
         cache: CredentialCache::new(
