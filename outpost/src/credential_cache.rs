@@ -292,7 +292,7 @@ impl CredentialCache {
                 group_ids: e.group_ids.clone(),
             })
             .collect();
-        out.sort_by(|a, b| b.verified_at.cmp(&a.verified_at));
+        out.sort_by_key(|e| std::cmp::Reverse(e.verified_at));
         out
     }
 
@@ -315,9 +315,9 @@ impl CredentialCache {
             else {
                 continue;
             };
-            if !self
+            if self
                 .age(entry.verified_at)
-                .is_some_and(|a| a < self.inner.offline)
+                .is_none_or(|a| a >= self.inner.offline)
             {
                 continue;
             }

@@ -141,24 +141,25 @@ async fn record_events(
         }
         let outpost_wide = event.provider_id == 0
             && event.action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED;
-        let mut protocol = None;
-        if !outpost_wide {
-            if !served.contains_key(&event.provider_id) {
-                if !state
-                    .store
-                    .outpost_serves(identity.outpost_id, event.provider_id)
-                    .await?
-                {
-                    return Err(ApiError::forbidden(format!(
-                        "events[{i}].provider_id: provider {} is not served by this outpost",
-                        event.provider_id
-                    )));
-                }
-                let kind = state.store.provider(event.provider_id).await?.kind;
-                served.insert(event.provider_id, kind.as_str());
+        let protocol = if outpost_wide {
+            None
+        } else if let Some(kind) = served.get(&event.provider_id) {
+            Some(*kind)
+        } else {
+            if !state
+                .store
+                .outpost_serves(identity.outpost_id, event.provider_id)
+                .await?
+            {
+                return Err(ApiError::forbidden(format!(
+                    "events[{i}].provider_id: provider {} is not served by this outpost",
+                    event.provider_id
+                )));
             }
-            protocol = served.get(&event.provider_id).copied();
-        }
+            let kind = state.store.provider(event.provider_id).await?.kind.as_str();
+            served.insert(event.provider_id, kind);
+            Some(kind)
+        };
         let mut detail = serde_json::Value::Object(event.detail);
         if detail.to_string().len() > MAX_EVENT_DETAIL_BYTES {
             return Err(ApiError::validation(format!(
