@@ -128,8 +128,15 @@ impl SegmentWriter {
             self.seq = next;
             self.size = 0;
         }
-        self.file.write_all(lines)?;
-        self.file.sync_data()?;
+        let written = self
+            .file
+            .write_all(lines)
+            .and_then(|()| self.file.sync_data());
+        if let Err(error) = written {
+            // Never leave half a batch to merge with the next line.
+            let _ = self.file.set_len(self.size);
+            return Err(error);
+        }
         self.size += lines.len() as u64;
         Ok(())
     }
