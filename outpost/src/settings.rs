@@ -103,7 +103,14 @@ pub enum SettingsError {
         "REDOUBT_TOKEN is not set: use the token `redoubt-core outposts create` printed (or REDOUBT_TOKEN_FILE)"
     )]
     MissingToken,
+    #[error(
+        "REDOUBT_EVENT_QUEUE_MAX_BYTES is {0}: give at least 1048576 (1 MiB), or the outpost could hold no accounting record while the core is away"
+    )]
+    EventQueueTooSmall(u64),
 }
+
+/// The smallest `event_queue_max_bytes` accepted: one segment.
+pub const MIN_EVENT_QUEUE_BYTES: u64 = 1 << 20;
 
 impl std::fmt::Debug for OutpostSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -145,6 +152,11 @@ impl OutpostSettings {
         }
         if self.token.trim().is_empty() {
             return Err(SettingsError::MissingToken);
+        }
+        if self.event_queue_max_bytes < MIN_EVENT_QUEUE_BYTES {
+            return Err(SettingsError::EventQueueTooSmall(
+                self.event_queue_max_bytes,
+            ));
         }
         Ok(())
     }
@@ -189,6 +201,14 @@ mod tests {
         assert!(matches!(
             OutpostSettings::default().validate(),
             Err(SettingsError::MissingUrl)
+        ));
+        let tiny_queue = OutpostSettings {
+            event_queue_max_bytes: 1000,
+            ..s
+        };
+        assert!(matches!(
+            tiny_queue.validate(),
+            Err(SettingsError::EventQueueTooSmall(1000))
         ));
     }
 }
