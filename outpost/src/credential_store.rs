@@ -142,6 +142,16 @@ pub fn persistent_cache(context: &ModuleContext) -> CredentialCache {
     let fresh = Duration::from_secs(settings.credential_cache_seconds);
     let offline = Duration::from_secs(settings.credential_offline_seconds);
     if fresh.is_zero() {
+        // Caching off: nothing from an earlier configuration stays on disk either.
+        for name in [CACHE_FILE, KEY_FILE] {
+            match std::fs::remove_file(settings.state_dir.join(name)) {
+                Ok(()) => tracing::info!(file = name, "credential cache off: removed its file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(%error, file = name, "credential cache off, but its file cannot be removed")
+                }
+            }
+        }
         return CredentialCache::new(fresh, offline, context.clock.clone());
     }
     let store = CredentialStore::new(
