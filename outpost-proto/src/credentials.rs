@@ -102,6 +102,10 @@ pub struct OutpostEventsRequest {
 /// to the user as an error page instead of a redirect loop.
 pub const PROXY_MISCONFIGURED: &str = "proxy_misconfigured";
 
+/// The event an outpost records for every login it answered from its credential cache, fresh
+/// or offline, so the core's log shows each login whoever answered it.
+pub const CACHED_LOGIN: &str = "cached_login";
+
 /// Most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 500;
 
@@ -123,6 +127,14 @@ pub struct OutpostEvent {
     /// Details, kept as given.
     #[serde(default)]
     pub detail: serde_json::Map<String, serde_json::Value>,
+    /// 128 random bits in hex, made when the outpost queued the event: the core stores an
+    /// event id once, so a batch delivered twice (the answer lost) is recorded once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When it happened (seconds since the Unix epoch): the RADIUS Event-Timestamp where the
+    /// NAS sent one, else the outpost's clock when it queued the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<i64>,
 }
 
 #[cfg(test)]

@@ -39,6 +39,20 @@ impl CoreCallError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable(_))
     }
+
+    /// Whether the core refused the request itself (HTTP 4xx other than 401, 408 and 429):
+    /// sending it again cannot help. A refused token (401) may be fixed by the operator, and
+    /// 408/429 say "later", so those are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        let Self::Refused { detail, .. } = self else {
+            return false;
+        };
+        let status = detail
+            .strip_prefix("HTTP ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse::<u16>().ok());
+        matches!(status, Some(400..=499)) && !matches!(status, Some(401 | 408 | 429))
+    }
 }
 
 /// A client for the outpost-facing API, authenticated with the outpost's token.
@@ -249,5 +263,25 @@ impl CoreApi {
             path,
             detail: format!("a body that does not parse: {e}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_the_client_errors_a_retry_cannot_fix() {
+        let refused = |detail: &str| CoreCallError::Refused {
+            path: EVENTS_PATH,
+            detail: detail.to_owned(),
+        };
+        assert!(refused("HTTP 403 Forbidden: not served").is_refusal());
+        assert!(refused("HTTP 400 Bad Request: events[0]").is_refusal());
+        assert!(!refused("HTTP 401 Unauthorized: token").is_refusal());
+        assert!(!refused("HTTP 429 Too Many Requests: later").is_refusal());
+        assert!(!refused("HTTP 500 Internal Server Error: db").is_refusal());
+        assert!(!refused("a body that does not parse").is_refusal());
+        assert!(!CoreCallError::Unreachable("x".into()).is_refusal());
     }
 }

@@ -1,13 +1,17 @@
 //! The credential check every protocol module makes: the warm cache first, then the core, and
 //! with the core unreachable a cached yes still counts within the offline window. LDAP binds and
-//! RADIUS Access-Requests both go through [`check`], so they share the eviction rules.
+//! RADIUS Access-Requests both go through [`check`], so they share the eviction rules. Every
+//! login answered from the cache (fresh or offline) is queued as a `cached_login` event for the
+//! core's log, with the time it happened.
 
 use crate::core_api::{CoreApi, CoreCallError};
 use crate::credential_cache::{CredentialCache, Lookup};
+use crate::event_queue::EventQueue;
 use crate::lock_book::LockBook;
 use redoubt_outpost_proto::config::DirectoryUser;
 use redoubt_outpost_proto::credentials::{
-    FailureReason, VerifiedUser, VerifyCredentialsRequest, VerifyCredentialsResponse,
+    CACHED_LOGIN, FailureReason, OutpostEvent, VerifiedUser, VerifyCredentialsRequest,
+    VerifyCredentialsResponse,
 };
 use std::sync::Arc;
 
@@ -61,7 +65,52 @@ impl Verdict {
 /// `find_user` finds a user of the pushed directory by id, to remember what the cache entry
 /// depends on. Requests carrying a separate `totp_code` bypass the cache, and so do pairs the
 /// core locked (`locks`): those go to the core, and are refused when it cannot be reached.
+/// Logins answered from the cache are reported through `audit`.
 pub async fn check<'a>(
+    cache: &CredentialCache,
+    locks: Option<&LockBook>,
+    core: &CoreApi,
+    audit: Option<&EventQueue>,
+    request: &VerifyCredentialsRequest,
+    mfa: bool,
+    find_user: impl Fn(i64) -> Option<&'a DirectoryUser>,
+) -> Verdict {
+    let verdict = ask(cache, locks, core, request, mfa, find_user).await;
+    if let (Verdict::Accepted(user, cache_use @ (CacheUse::Hit | CacheUse::Offline)), Some(queue)) =
+        (&verdict, audit)
+    {
+        queue.enqueue_nowait(cached_login(request, user, *cache_use));
+    }
+    verdict
+}
+
+/// The event that reports a login answered from the cache: the user by name (as credential
+/// checks name them), the client's address and details as the check would have sent them.
+pub fn cached_login(
+    request: &VerifyCredentialsRequest,
+    user: &VerifiedUser,
+    cache_use: CacheUse,
+) -> OutpostEvent {
+    let mut detail = serde_json::Map::new();
+    detail.insert("cache".into(), cache_use.label().into());
+    if !request.details.is_empty() {
+        detail.insert(
+            "client".into(),
+            serde_json::Value::Object(request.details.clone()),
+        );
+    }
+    OutpostEvent {
+        provider_id: request.provider_id,
+        action: CACHED_LOGIN.to_owned(),
+        username: Some(user.username.clone()),
+        source_address: request.source_address.clone(),
+        detail,
+        id: None,
+        occurred_at: None,
+    }
+}
+
+async fn ask<'a>(
     cache: &CredentialCache,
     locks: Option<&LockBook>,
     core: &CoreApi,

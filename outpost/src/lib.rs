@@ -11,7 +11,9 @@ pub mod core_api;
 pub mod core_contact;
 pub mod credential_cache;
 pub mod credential_check;
+pub mod credential_store;
 pub mod endpoints;
+pub mod event_queue;
 pub mod fetch;
 #[cfg(test)]
 mod fuzzing;
@@ -62,6 +64,7 @@ pub struct RunningOutpost {
     registry: prometheus::Registry,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    background: module::BackgroundTasks,
 }
 
 impl RunningOutpost {
@@ -154,6 +157,15 @@ impl RunningOutpost {
         for task in self.tasks {
             let _ = task.await;
         }
+        let background = std::mem::take(
+            &mut *self
+                .background
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in background {
+            let _ = task.await;
+        }
     }
 }
 
@@ -230,10 +242,22 @@ pub async fn start_with(
         &settings.core_urls(),
         settings.token.trim(),
     );
+    let contact = core_contact::CoreContact::default();
+    let core = core_api::CoreApi::with_endpoints(endpoints.clone(), &settings.token)
+        .with_contact(contact.clone());
+    let queue = event_queue::start(
+        &settings.state_dir,
+        settings.event_queue_max_bytes,
+        core.clone(),
+        clock.clone(),
+        &metrics.registry,
+        connected_rx.clone(),
+        stop_rx.clone(),
+    )?;
+    let background: module::BackgroundTasks = Arc::default();
     let (listening_tx, listening_rx) = watch::channel(module::Listening::new());
     #[cfg(feature = "proxy")]
     let (proxy_service_tx, proxy_service_rx) = watch::channel(None);
-    let contact = core_contact::CoreContact::default();
     let status = observe::StatusSource {
         contact: contact.clone(),
         config: config_rx.clone(),
@@ -242,8 +266,7 @@ pub async fn start_with(
     let unbound = unbound::UnboundReport::register(&metrics.registry)?;
     let module_context = module::ModuleContext {
         settings: settings.clone(),
-        core: core_api::CoreApi::with_endpoints(endpoints.clone(), &settings.token)
-            .with_contact(contact.clone()),
+        core,
         contact: contact.clone(),
         registry: metrics.registry.clone(),
         listening: listening_tx,
@@ -253,6 +276,8 @@ pub async fn start_with(
         external,
         instance_id: instance_id.clone(),
         clock: clock.clone(),
+        events: queue.queue,
+        background: background.clone(),
     };
     let runtime = Arc::new(Runtime {
         endpoints,
@@ -292,6 +317,8 @@ pub async fn start_with(
         stop_rx.clone(),
     ));
     let run = tokio::spawn(runtime.run(stop_rx));
+    let mut tasks = vec![run, observe, follow];
+    tasks.extend(queue.tasks);
     Ok(RunningOutpost {
         metrics_addr,
         instance_id,
@@ -303,7 +330,8 @@ pub async fn start_with(
         proxy_service: proxy_service_rx,
         registry,
         stop: stop_tx,
-        tasks: vec![run, observe, follow],
+        tasks,
+        background,
     })
 }
 

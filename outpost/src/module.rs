@@ -54,7 +54,15 @@ pub struct ModuleContext {
     /// When the core was last reached (RADIUS answers Status-Server only while it counts as
     /// reachable).
     pub contact: CoreContact,
+    /// The on-disk queue of events for the core (accounting, cached logins).
+    pub events: crate::event_queue::EventQueue,
+    /// Tasks a module starts that must finish before the outpost counts as stopped (the
+    /// credential cache's last write): [`crate::RunningOutpost::stop`] waits for them.
+    pub background: BackgroundTasks,
 }
+
+/// Tasks the outpost waits for when it stops.
+pub type BackgroundTasks = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 
 /// What starting a module returns.
 pub type StartFuture =

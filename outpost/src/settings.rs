@@ -26,8 +26,12 @@ pub struct OutpostSettings {
     pub listen: ListenSettings,
     /// How long a password the core accepted is answered from memory, in seconds (0: never).
     pub credential_cache_seconds: u64,
-    /// How long a cached password still works while the core cannot be reached, in seconds.
+    /// How long a cached password still works while the core cannot be reached, in seconds;
+    /// the cache is kept in the state dir, so this holds across restarts.
     pub credential_offline_seconds: u64,
+    /// Most bytes the on-disk event queue (accounting, cached logins) holds while the core is
+    /// unreachable; beyond it new events are refused and counted.
+    pub event_queue_max_bytes: u64,
     /// The certificate LDAPS and StartTLS (LDAP outposts) and HTTPS (proxy outposts) present.
     pub tls: TlsSettings,
     /// While connected to a core endpoint other than the one this instance prefers (after a
@@ -70,6 +74,7 @@ impl Default for OutpostSettings {
             listen: ListenSettings::default(),
             credential_cache_seconds: 300,
             credential_offline_seconds: 86_400,
+            event_queue_max_bytes: 256 << 20,
             tls: TlsSettings::default(),
             core_failback_seconds: 60,
         }
@@ -98,16 +103,19 @@ pub enum SettingsError {
     )]
     MissingUrl,
     #[error(
-        "REDOUBT_URL `{0}` is not an absolute http:// or https:// URL (several URLs are separated by commas)"
-    )]
-    BadUrl(String),
-    #[error(
         "REDOUBT_TOKEN is not set: use the token `redoubt-core outposts create` printed (or REDOUBT_TOKEN_FILE)"
     )]
     MissingToken,
     #[error(transparent)]
     Config(#[from] redoubt_settings::ConfigError),
+    #[error(
+        "REDOUBT_EVENT_QUEUE_MAX_BYTES is {0}: give at least 1048576 (1 MiB), or the outpost could hold no accounting record while the core is away"
+    )]
+    EventQueueTooSmall(u64),
 }
+
+/// The smallest `event_queue_max_bytes` accepted: one segment.
+pub const MIN_EVENT_QUEUE_BYTES: u64 = 1 << 20;
 
 impl std::fmt::Debug for OutpostSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,6 +140,7 @@ impl std::fmt::Debug for OutpostSettings {
                 "credential_offline_seconds",
                 &self.credential_offline_seconds,
             )
+            .field("event_queue_max_bytes", &self.event_queue_max_bytes)
             .field("tls", &self.tls)
             .field("core_failback_seconds", &self.core_failback_seconds)
             .finish()
@@ -145,21 +154,21 @@ impl OutpostSettings {
         if urls.is_empty() {
             return Err(SettingsError::MissingUrl);
         }
+        use redoubt_settings::checks;
         for url in urls {
-            let absolute = url::Url::parse(&url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !absolute {
-                return Err(SettingsError::BadUrl(url));
-            }
+            checks::absolute_http_url("REDOUBT_URL", &url)?;
         }
         if self.token.trim().is_empty() {
             return Err(SettingsError::MissingToken);
         }
-        use redoubt_settings::checks;
-        checks::absolute_http_url("REDOUBT_URL", &self.url)?;
         checks::log_level(&self.log_level)?;
         checks::log_format(&self.log_format)?;
         checks::cert_pair("REDOUBT_TLS__", &self.tls.cert_file, &self.tls.key_file)?;
+        if self.event_queue_max_bytes < MIN_EVENT_QUEUE_BYTES {
+            return Err(SettingsError::EventQueueTooSmall(
+                self.event_queue_max_bytes,
+            ));
+        }
         Ok(())
     }
 
@@ -234,6 +243,14 @@ mod tests {
         assert!(matches!(
             OutpostSettings::default().validate(),
             Err(SettingsError::MissingUrl)
+        ));
+        let tiny_queue = OutpostSettings {
+            event_queue_max_bytes: 1000,
+            ..s
+        };
+        assert!(matches!(
+            tiny_queue.validate(),
+            Err(SettingsError::EventQueueTooSmall(1000))
         ));
     }
 }

@@ -300,6 +300,19 @@ async fn harness_with(
     let (listening, mut listening_rx) = watch::channel(module::Listening::new());
     let (stop, stop_rx) = watch::channel(false);
     let (proxy_service, mut service_rx) = watch::channel(None);
+    let events_dir = tempfile::tempdir().expect("tempdir").keep();
+    let (_connected_tx, connected) = watch::channel(false);
+    let events = redoubt_outpost::event_queue::start(
+        &events_dir,
+        1 << 20,
+        CoreApi::new(http.clone(), &settings.url, TOKEN),
+        Arc::new(redoubt_outpost_proto::clock::ManualClock::new(NOW)),
+        &registry,
+        connected,
+        stop_rx.clone(),
+    )
+    .expect("event queue")
+    .queue;
     let context = ModuleContext {
         core: CoreApi::new(http, &settings.url, TOKEN),
         settings,
@@ -311,6 +324,8 @@ async fn harness_with(
         instance_id: "test".into(),
         clock: Arc::new(redoubt_outpost_proto::clock::ManualClock::new(NOW)),
         contact: Default::default(),
+        events,
+        background: Arc::default(),
     };
     let module = module::start(
         OutpostKind::Proxy,

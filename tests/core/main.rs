@@ -16,6 +16,7 @@ mod health;
 mod ldap;
 mod lockout;
 mod login;
+mod offline;
 mod oidc;
 mod operations;
 mod outpost;

@@ -820,7 +820,11 @@ async fn accounting_is_recorded_in_the_core() {
             .unwrap_or_else(|| panic!("a {status} event in {events:#?}"))
     };
     let start = by_status("start");
-    assert_eq!(start["target"], "user:alice");
+    assert_eq!(
+        start["target"], "alice",
+        "named as credential checks name users"
+    );
+    assert_eq!(start["detail"]["protocol"], "radius");
     assert_eq!(start["source_address"], "127.0.0.1", "{start}");
     let detail = &start["detail"];
     assert_eq!(detail["session_id"], "sess-0001");

@@ -19,8 +19,11 @@ use utoipa_axum::routes;
 /// Event actions an outpost may record; anything else is refused.
 const OUTPOST_EVENT_ACTIONS: &[&str] = &[
     "radius_accounting",
+    redoubt_outpost_proto::credentials::CACHED_LOGIN,
     redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED,
 ];
+/// Longest event id an outpost may give (128 random bits are 32 hex digits).
+const MAX_EVENT_ID_BYTES: usize = 64;
 /// Largest `detail` of one outpost event, serialized.
 const MAX_EVENT_DETAIL_BYTES: usize = 4096;
 
@@ -96,12 +99,15 @@ async fn change_password(
     Ok(Json(ChangePasswordResponse::Changed))
 }
 
-/// Record events from the outpost (e.g. RADIUS accounting start, stop and interim updates).
-/// Only known actions are accepted, for the outpost's own providers, at most
-/// 500 per call.
+/// Record events from the outpost (RADIUS accounting start, stop and interim updates, logins
+/// answered from an outpost's credential cache). Only known actions are accepted, for the
+/// outpost's own providers, at most 500 per call. An event `id` is stored once: delivering a
+/// batch again (its answer was lost) records nothing twice; `occurred_at` dates the event.
+/// Every event names its user as `target` (the bare username, as credential checks do) and
+/// carries `provider` and `protocol` (the provider's kind) in `detail`.
 #[utoipa::path(post, path = "/api/v1/outpost/events", tag = "outpost",
-    request_body(content = Object, description = "OutpostEventsRequest: {events: [{provider_id, action, username?, source_address?, detail}]}"),
-    responses((status = 200, description = "{recorded: n}"),
+    request_body(content = Object, description = "OutpostEventsRequest: {events: [{provider_id, action, username?, source_address?, detail, id?, occurred_at?}]}"),
+    responses((status = 200, description = "{recorded: n, duplicates: n}"),
               (status = 400, body = super::error::Problem),
               (status = 403, body = super::error::Problem)))]
 async fn record_events(
@@ -115,7 +121,7 @@ async fn record_events(
         )));
     }
     let mut checked = Vec::with_capacity(body.events.len());
-    let mut served = std::collections::BTreeSet::new();
+    let mut served = std::collections::BTreeMap::new();
     for (i, event) in body.events.into_iter().enumerate() {
         let Some(action) = OUTPOST_EVENT_ACTIONS.iter().find(|a| **a == event.action) else {
             return Err(ApiError::validation(format!(
@@ -124,9 +130,22 @@ async fn record_events(
                 OUTPOST_EVENT_ACTIONS.join(", ")
             )));
         };
+        if let Some(id) = &event.id
+            && (id.is_empty()
+                || id.len() > MAX_EVENT_ID_BYTES
+                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(ApiError::validation(format!(
+                "events[{i}].id: 1 to {MAX_EVENT_ID_BYTES} letters, digits or dashes"
+            )));
+        }
         let outpost_wide = event.provider_id == 0
             && event.action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED;
-        if !outpost_wide && !served.contains(&event.provider_id) {
+        let protocol = if outpost_wide {
+            None
+        } else if let Some(kind) = served.get(&event.provider_id) {
+            Some(*kind)
+        } else {
             if !state
                 .store
                 .outpost_serves(identity.outpost_id, event.provider_id)
@@ -137,8 +156,10 @@ async fn record_events(
                     event.provider_id
                 )));
             }
-            served.insert(event.provider_id);
-        }
+            let kind = state.store.provider(event.provider_id).await?.kind.as_str();
+            served.insert(event.provider_id, kind);
+            Some(kind)
+        };
         let mut detail = serde_json::Value::Object(event.detail);
         if detail.to_string().len() > MAX_EVENT_DETAIL_BYTES {
             return Err(ApiError::validation(format!(
@@ -148,24 +169,38 @@ async fn record_events(
         if !outpost_wide {
             detail["provider"] = serde_json::json!(event.provider_id);
         }
-        checked.push(NewEvent {
-            actor: format!("outpost:{}", identity.outpost_id),
-            action,
-            target: event
-                .username
-                .map(|u| format!("user:{u}"))
-                .unwrap_or_default(),
-            source_address: event.source_address.unwrap_or_default(),
-            outcome: if *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED {
-                Outcome::Failure
-            } else {
-                Outcome::Success
+        if let Some(protocol) = protocol {
+            detail["protocol"] = serde_json::json!(protocol);
+        }
+        checked.push((
+            NewEvent {
+                actor: format!("outpost:{}", identity.outpost_id),
+                action,
+                target: event.username.unwrap_or_default(),
+                source_address: event.source_address.unwrap_or_default(),
+                outcome: if *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+                detail,
             },
-            detail,
-        });
+            event.id,
+            event.occurred_at,
+        ));
     }
-    for event in &checked {
-        state.store.record_event(event).await?;
+    let mut recorded = 0usize;
+    for (event, id, occurred_at) in &checked {
+        if state
+            .store
+            .record_outpost_event(event, id.as_deref(), *occurred_at)
+            .await?
+        {
+            recorded += 1;
+        }
     }
-    Ok(Json(serde_json::json!({ "recorded": checked.len() })))
+    Ok(Json(serde_json::json!({
+        "recorded": recorded,
+        "duplicates": checked.len() - recorded,
+    })))
 }

@@ -103,7 +103,7 @@ async fn verify_credentials(
         require_mfa: provider_requires_mfa(provider.kind, &provider.settings),
         actor: &actor,
         application: Some(&application),
-        context: check_context(provider.id, &body.details),
+        context: check_context(provider.id, provider.kind.as_str(), &body.details),
     };
     let started = std::time::Instant::now();
     let result = state.checker.check(&request).await;
@@ -130,13 +130,15 @@ async fn verify_credentials(
     Ok(Json(response))
 }
 
-/// What the credential-check event records besides the verdict: the provider and, when small
-/// enough, the details the outpost gave (RADIUS NAS address and identifier, ...).
+/// What the credential-check event records besides the verdict: the provider, its protocol and,
+/// when small enough, the details the outpost gave (RADIUS NAS address and identifier, ...),
+/// named as the events outposts record themselves name them (`provider`, `protocol`, `client`).
 fn check_context(
     provider_id: i64,
+    protocol: &str,
     details: &serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
-    let mut context = serde_json::json!({ "provider": provider_id });
+    let mut context = serde_json::json!({ "provider": provider_id, "protocol": protocol });
     if !details.is_empty()
         && serde_json::to_string(details).map_or(0, |s| s.len())
             <= redoubt_outpost_proto::credentials::MAX_DETAIL_BYTES

@@ -43,6 +43,35 @@ impl Store {
         Ok(())
     }
 
+    /// Appends an event an outpost queued: `event_id` (the outpost's random id) is stored once,
+    /// so a batch delivered again after a lost answer adds nothing; `occurred_at` is when it
+    /// happened, never later than now. Returns whether the event was new.
+    pub async fn record_outpost_event(
+        &self,
+        event: &NewEvent,
+        event_id: Option<&str>,
+        occurred_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let at = occurred_at.map_or(now, |at| at.clamp(0, now));
+        let done = sqlx::query(
+            "INSERT INTO events (created_at, actor, action, target, source_address, outcome, \
+             detail, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(at)
+        .bind(&event.actor)
+        .bind(event.action)
+        .bind(&event.target)
+        .bind(&event.source_address)
+        .bind(event.outcome.as_str())
+        .bind(event.detail.to_string())
+        .bind(event_id.map(str::to_owned))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// A page of events matching `filter`, newest first.
     pub async fn list_events(
         &self,

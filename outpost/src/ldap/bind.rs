@@ -106,6 +106,7 @@ pub async fn verify(
         &shared.cache,
         Some(&shared.locks),
         &shared.core,
+        Some(&shared.events),
         &request,
         provider.settings.mfa,
         find_user,

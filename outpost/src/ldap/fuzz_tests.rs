@@ -84,12 +84,23 @@ fn shared() -> Arc<Shared> {
     let snapshot = Arc::new(snapshot());
     Arc::new(Shared {
         view: RwLock::new(Arc::new(DirectoryView::build(snapshot))),
-        cache: CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600)),
+        cache: CredentialCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            Arc::new(redoubt_outpost_proto::clock::ManualClock::new(
+                1_800_000_000,
+            )),
+        ),
         locks: crate::lock_book::LockBook::new(std::sync::Arc::new(
-            redoubt_outpost_proto::clock::SystemClock,
+            redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000),
         )),
         // Nothing listens on port 9 of the loopback: binds that reach the core fail at once.
         core: CoreApi::new(reqwest::Client::new(), "http://127.0.0.1:9", "token"),
+        events: crate::event_queue::for_tests(CoreApi::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9",
+            "token",
+        )),
         metrics: LdapMetrics::register(&prometheus::Registry::new()).expect("metrics"),
         tls: None,
     })

@@ -32,7 +32,6 @@ use anyhow::Context;
 use metrics::LdapMetrics;
 use redoubt_outpost_proto::config::{ConfigSnapshot, OutpostKind};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 use tokio::sync::watch;
 use view::DirectoryView;
 
@@ -43,6 +42,8 @@ pub struct Shared {
     /// Pairs the core locked; the cache never answers for them.
     pub locks: LockBook,
     pub core: CoreApi,
+    /// Where cached binds are reported to the core.
+    pub events: crate::event_queue::EventQueue,
     pub metrics: LdapMetrics,
     /// The server TLS configuration for LDAPS and StartTLS, if a certificate is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -101,15 +102,16 @@ pub async fn start(
     let view = Arc::new(build_view(config.clone(), &metrics));
     let shared = Arc::new(Shared {
         view: RwLock::new(view),
-        cache: CredentialCache::new(
-            Duration::from_secs(settings.credential_cache_seconds),
-            Duration::from_secs(settings.credential_offline_seconds),
-        ),
+        cache: crate::credential_store::persistent_cache(&context),
         locks: LockBook::new(context.clock.clone()),
         core: context.core.clone(),
+        events: context.events.clone(),
         metrics,
         tls,
     });
+    // Entries carried over from an earlier process count only if the directory held now still
+    // agrees with them (same credential epoch, groups, active, provider served).
+    shared.cache.apply(&config, &ChangeSummary::snapshot());
     server::listen(&context, shared.clone()).await?;
     let (latest, mut updates) = watch::channel(config);
     {

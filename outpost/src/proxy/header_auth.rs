@@ -107,7 +107,12 @@ impl HeaderAuth {
         Self {
             key,
             cache: Mutex::new(HashMap::new()),
-            no_cache: CredentialCache::new(Duration::ZERO, Duration::ZERO),
+            // Disabled: it never reads the clock.
+            no_cache: CredentialCache::new(
+                Duration::ZERO,
+                Duration::ZERO,
+                std::sync::Arc::new(redoubt_outpost_proto::clock::SystemClock),
+            ),
         }
     }
 
@@ -238,7 +243,7 @@ impl HeaderAuth {
             source_address: Some(source.to_string()),
             details: serde_json::Map::new(),
         };
-        match credential_check::check(&self.no_cache, None, core, &request, true, |_| None).await {
+        match credential_check::check(&self.no_cache, None, core, None, &request, true, |_| None).await {
             Verdict::Accepted(user, _) => {
                 let now = now_ms.div_euclid(1000);
                 let ttl = if user.used_totp {

@@ -113,6 +113,7 @@ fn build(
     let shared = Arc::new(Shared::new(
         ProxyState::default(),
         context.core.clone(),
+        context.events.clone(),
         metrics,
         verified,
         unverified,

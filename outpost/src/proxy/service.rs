@@ -21,7 +21,7 @@ use crate::core_api::{CoreApi, CoreCallError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use redoubt_outpost_proto::clock::SharedClock;
-use redoubt_outpost_proto::credentials::{OutpostEvent, OutpostEventsRequest, PROXY_MISCONFIGURED};
+use redoubt_outpost_proto::credentials::{OutpostEvent, PROXY_MISCONFIGURED};
 use redoubt_outpost_proto::oidc::{OUTPOST_PATH_PREFIX, TOKEN_PATH, TokenResponse};
 use redoubt_outpost_proto::provider::ProxyMode;
 use std::future::Future;
@@ -54,6 +54,8 @@ pub struct Shared {
     /// The in-process application of RAC providers, once the RAC module installed it.
     app: OnceLock<Arc<dyn InProcessApp>>,
     pub core: CoreApi,
+    /// Where misconfiguration reports go to the core.
+    pub events: crate::event_queue::EventQueue,
     pub metrics: ProxyMetrics,
     pub header_auth: HeaderAuth,
     /// When each reverse-proxy misconfiguration was last reported.
@@ -70,6 +72,7 @@ impl Shared {
     pub fn new(
         state: ProxyState,
         core: CoreApi,
+        events: crate::event_queue::EventQueue,
         metrics: ProxyMetrics,
         tls_verified: Arc<rustls::ClientConfig>,
         tls_unverified: Arc<rustls::ClientConfig>,
@@ -79,6 +82,7 @@ impl Shared {
             state: RwLock::new(Arc::new(state)),
             app: OnceLock::new(),
             core,
+            events,
             metrics,
             header_auth: HeaderAuth::new(),
             misconfig: super::misconfig::MisconfigReports::default(),
@@ -412,7 +416,7 @@ impl ProxyService {
         }
     }
 
-    /// Reports a reverse-proxy misconfiguration to the core's event log (in the background), at
+    /// Reports a reverse-proxy misconfiguration to the core's event log (through the event queue), at
     /// most once a minute per flavour, host and reason; returns whether it was reported, so the
     /// caller logs it too.
     fn misconfigured(&self, flavour: Flavour, host: &str, reason: &str, peer: Peer) -> bool {
@@ -432,20 +436,14 @@ impl ProxyService {
                 host.chars().take(255).collect::<String>().into(),
             );
         }
-        let request = OutpostEventsRequest {
-            events: vec![OutpostEvent {
-                provider_id: 0,
-                action: PROXY_MISCONFIGURED.to_owned(),
-                username: None,
-                source_address: Some(peer.addr.ip().to_string()),
-                detail,
-            }],
-        };
-        let core = self.shared.core.clone();
-        tokio::spawn(async move {
-            if let Err(error) = core.record_events(&request).await {
-                tracing::debug!(%error, "could not record a proxy_misconfigured event");
-            }
+        self.shared.events.enqueue_nowait(OutpostEvent {
+            provider_id: 0,
+            action: PROXY_MISCONFIGURED.to_owned(),
+            username: None,
+            source_address: Some(peer.addr.ip().to_string()),
+            detail,
+            id: None,
+            occurred_at: None,
         });
         true
     }

@@ -104,6 +104,7 @@ pub async fn answer(
         &shared.cache,
         Some(&shared.locks),
         &shared.core,
+        Some(&shared.events),
         &check,
         provider.settings.mfa,
         |id| config.find_user(id),

@@ -1,29 +1,28 @@
 //! Accounting (RFC 2866): each Accounting-Request becomes an event in the core's log (start,
-//! stop, interim update: user, NAS, session id, counters). Events are queued in memory and sent
-//! in batches; the NAS gets its Accounting-Response once the event is queued, and a full queue
-//! (the core unreachable for long) means no response, so the NAS keeps the record and retries.
+//! stop, interim update: user, NAS, session id, counters), dated by the NAS's Event-Timestamp
+//! (RFC 2869 section 5.3) or, without one, the time of receipt less Acct-Delay-Time (RFC 2866
+//! section 5.2). Events go through the outpost's on-disk queue ([`crate::event_queue`]); the
+//! NAS gets its Accounting-Response once the record is durable, and a full queue (the core
+//! unreachable for long) means no response, so the NAS keeps the record and retries.
 
 use super::attributes::{AttributeType, accounting_status_name};
-use super::metrics::RadiusMetrics;
 use super::packet::Packet;
-use crate::core_api::CoreApi;
-use redoubt_outpost_proto::credentials::{
-    MAX_EVENTS_PER_REQUEST, OutpostEvent, OutpostEventsRequest,
-};
+use redoubt_outpost_proto::credentials::OutpostEvent;
 use serde_json::Map;
 use std::net::IpAddr;
-use std::time::Duration;
-use tokio::sync::{mpsc, watch};
 
-/// Events held while the core cannot take them.
-pub const QUEUE_CAPACITY: usize = 20_000;
-/// How long the sender gathers events before sending a batch.
-const GATHER: Duration = Duration::from_millis(200);
-/// Longest wait between retries while the core is unreachable.
-const MAX_RETRY: Duration = Duration::from_secs(30);
+/// When the accounted event happened: the NAS's Event-Timestamp, else `now` (the time of
+/// receipt) less the Acct-Delay-Time the NAS reports; never later than `now`.
+pub fn occurred_at(packet: &Packet, now: i64) -> i64 {
+    if let Some(stamp) = packet.integer(AttributeType::EventTimestamp) {
+        return i64::from(stamp).min(now);
+    }
+    let delay = packet.integer(AttributeType::AcctDelayTime).unwrap_or(0);
+    now.saturating_sub(i64::from(delay))
+}
 
-/// The event an Accounting-Request records.
-pub fn event(packet: &Packet, provider_id: i64, nas: IpAddr) -> OutpostEvent {
+/// The event an Accounting-Request records, received at `now`.
+pub fn event(packet: &Packet, provider_id: i64, nas: IpAddr, now: i64) -> OutpostEvent {
     let mut detail = Map::new();
     let status = packet
         .integer(AttributeType::AcctStatusType)
@@ -84,96 +83,14 @@ pub fn event(packet: &Packet, provider_id: i64, nas: IpAddr) -> OutpostEvent {
             .filter(|u| !u.is_empty()),
         source_address: Some(nas.to_string()),
         detail,
+        id: None,
+        occurred_at: Some(occurred_at(packet, now)),
     }
 }
 
 fn ipv4(octets: &[u8]) -> Option<String> {
     let octets: [u8; 4] = octets.try_into().ok()?;
     Some(std::net::Ipv4Addr::from(octets).to_string())
-}
-
-/// The sending side of the queue.
-#[derive(Clone)]
-pub struct AccountingQueue {
-    sender: mpsc::Sender<OutpostEvent>,
-    metrics: RadiusMetrics,
-}
-
-impl AccountingQueue {
-    /// Starts the task that sends queued events to the core until `stop`.
-    pub fn start(core: CoreApi, metrics: RadiusMetrics, stop: watch::Receiver<bool>) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(send_loop(core, receiver, metrics.clone(), stop));
-        Self { sender, metrics }
-    }
-
-    /// Queues an event; false when the queue is full.
-    pub fn push(&self, event: OutpostEvent) -> bool {
-        if self.sender.try_send(event).is_ok() {
-            self.metrics.accounting_queue.inc();
-            true
-        } else {
-            false
-        }
-    }
-}
-
-async fn send_loop(
-    core: CoreApi,
-    mut receiver: mpsc::Receiver<OutpostEvent>,
-    metrics: RadiusMetrics,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut batch: Vec<OutpostEvent> = Vec::new();
-    let mut retry = Duration::from_millis(500);
-    loop {
-        if batch.is_empty() {
-            let first = tokio::select! {
-                event = receiver.recv() => event,
-                () = crate::module::stopped(&mut stop) => None,
-            };
-            let Some(first) = first else { return };
-            batch.push(first);
-            tokio::time::sleep(GATHER).await;
-        }
-        while batch.len() < MAX_EVENTS_PER_REQUEST {
-            match receiver.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
-        let request = OutpostEventsRequest {
-            events: std::mem::take(&mut batch),
-        };
-        let count = request.events.len();
-        match core.record_events(&request).await {
-            Ok(()) => {
-                metrics.accounting_queue.sub(count as i64);
-                metrics
-                    .accounting_events
-                    .with_label_values(&["recorded"])
-                    .inc_by(count as u64);
-                retry = Duration::from_millis(500);
-            }
-            Err(error) if error.is_unreachable() => {
-                tracing::warn!(%error, events = count, retry_in = ?retry, "accounting events wait: the core is unreachable");
-                batch = request.events;
-                tokio::select! {
-                    () = tokio::time::sleep(retry) => {}
-                    () = crate::module::stopped(&mut stop) => return,
-                }
-                retry = (retry * 2).min(MAX_RETRY);
-            }
-            Err(error) => {
-                tracing::error!(%error, events = count, "the core refused accounting events; they are dropped");
-                metrics.accounting_queue.sub(count as i64);
-                metrics
-                    .accounting_events
-                    .with_label_values(&["dropped"])
-                    .inc_by(count as u64);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -198,7 +115,7 @@ mod tests {
             AttributeType::CallingStationId,
             b"00-11-22-33-44-55".to_vec(),
         );
-        let event = event(&packet, 3, "192.0.2.1".parse().expect("ip"));
+        let event = event(&packet, 3, "192.0.2.1".parse().expect("ip"), 1_800_000_000);
         assert_eq!(event.action, "radius_accounting");
         assert_eq!(event.username.as_deref(), Some("alice"));
         assert_eq!(event.detail["status"], "stop");
@@ -208,5 +125,21 @@ mod tests {
         assert_eq!(event.detail["session_time"], 60);
         assert_eq!(event.detail["calling_station_id"], "00-11-22-33-44-55");
         assert!(!event.detail.contains_key("output_octets"));
+        assert_eq!(event.occurred_at, Some(1_800_000_000));
+    }
+
+    #[test]
+    fn the_event_time_is_the_nas_timestamp_or_receipt_less_the_delay() {
+        let mut packet = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+        packet.push(AttributeType::AcctDelayTime, 30u32.to_be_bytes().to_vec());
+        assert_eq!(occurred_at(&packet, 1000), 970);
+        packet.push(AttributeType::EventTimestamp, 900u32.to_be_bytes().to_vec());
+        assert_eq!(occurred_at(&packet, 1000), 900);
+        let mut future = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+        future.push(
+            AttributeType::EventTimestamp,
+            5000u32.to_be_bytes().to_vec(),
+        );
+        assert_eq!(occurred_at(&future, 1000), 1000, "never later than receipt");
     }
 }

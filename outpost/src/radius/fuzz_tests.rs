@@ -5,7 +5,6 @@
 //! password and attribute handling). Nothing may panic, and nothing but a Status-Server is
 //! ever accepted (the core is unreachable and the cache empty). Deterministic (seeded PRNG).
 
-use super::accounting::AccountingQueue;
 use super::attributes::AttributeType;
 use super::authenticator::{hide_user_password, sign_request};
 use super::challenge::Challenges;
@@ -70,17 +69,24 @@ fn shared() -> Arc<Shared> {
     let metrics = RadiusMetrics::register(&prometheus::Registry::new()).expect("metrics");
     // Nothing listens on port 9 of the loopback: checks that reach the core fail at once.
     let core = CoreApi::new(reqwest::Client::new(), "http://127.0.0.1:9", "token");
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     // The channel counts as up, so Status-Server is answered and fuzzed too.
     let contact = crate::core_contact::CoreContact::default();
     contact.channel(true);
+    let clock: redoubt_outpost_proto::clock::SharedClock = Arc::new(
+        redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000),
+    );
     Arc::new(Shared {
         config: RwLock::new(Arc::new(RadiusConfig::build(Arc::new(snapshot()), false))),
-        cache: CredentialCache::new(Duration::from_secs(60), Duration::from_secs(600)),
+        cache: CredentialCache::new(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            clock.clone(),
+        ),
+        events: crate::event_queue::for_tests(core.clone()),
+        clock,
         locks: crate::lock_book::LockBook::new(std::sync::Arc::new(
-            redoubt_outpost_proto::clock::SystemClock,
+            redoubt_outpost_proto::clock::ManualClock::new(1_800_000_000),
         )),
-        accounting: AccountingQueue::start(core.clone(), metrics.clone(), stop),
         core,
         metrics,
         challenges: Challenges::default(),

@@ -21,10 +21,6 @@ pub struct RadiusMetrics {
     /// `result`: hit, miss, offline.
     pub credential_cache: IntCounterVec,
     pub pending_challenges: IntGauge,
-    /// Accounting events the core has not taken yet.
-    pub accounting_queue: IntGauge,
-    /// `result`: recorded, dropped (queue full or refused by the core).
-    pub accounting_events: IntCounterVec,
 }
 
 impl RadiusMetrics {
@@ -70,25 +66,12 @@ impl RadiusMetrics {
             "redoubt_radius_pending_challenges",
             "Access-Challenges waiting for a one-time code",
         )?;
-        let accounting_queue = IntGauge::new(
-            "redoubt_radius_accounting_queue",
-            "Accounting events waiting to be recorded in the core",
-        )?;
-        let accounting_events = IntCounterVec::new(
-            Opts::new(
-                "redoubt_radius_accounting_events_total",
-                "Accounting events by fate: recorded in the core, or dropped",
-            ),
-            &["result"],
-        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(dropped.clone()))?;
         registry.register(Box::new(duplicates.clone()))?;
         registry.register(Box::new(credential_cache.clone()))?;
         registry.register(Box::new(pending_challenges.clone()))?;
-        registry.register(Box::new(accounting_queue.clone()))?;
-        registry.register(Box::new(accounting_events.clone()))?;
         Ok(Self {
             requests,
             duration,
@@ -96,8 +79,6 @@ impl RadiusMetrics {
             duplicates,
             credential_cache,
             pending_challenges,
-            accounting_queue,
-            accounting_events,
         })
     }
 }

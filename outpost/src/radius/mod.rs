@@ -8,7 +8,7 @@
 //! cryptography), [`clients`] (source address to provider), [`config`] (the snapshot's RADIUS
 //! view), [`request`] (admission, no I/O), [`access`] (authentication), [`challenge`] (pending
 //! MFA challenges), [`reply`] (Access-Accept attributes), [`duplicates`] (retransmissions),
-//! [`accounting`] (events to the core), [`server`] (the UDP loops), [`metrics`].
+//! [`accounting`] (accounting records as events), [`server`] (the UDP loops), [`metrics`].
 
 pub mod access;
 pub mod accounting;
@@ -32,7 +32,6 @@ use crate::core_api::CoreApi;
 use crate::credential_cache::CredentialCache;
 use crate::lock_book::LockBook;
 use crate::module::{ModuleContext, ProtocolModule};
-use accounting::AccountingQueue;
 use anyhow::Context;
 use challenge::Challenges;
 use config::RadiusConfig;
@@ -54,10 +53,13 @@ pub struct Shared {
     pub metrics: RadiusMetrics,
     pub challenges: Challenges,
     pub replies: ReplyCache,
-    pub accounting: AccountingQueue,
     /// When the core was last reached: Status-Server is answered only while it counts as
     /// reachable.
     pub contact: crate::core_contact::CoreContact,
+    /// Accounting records and cached logins, on their way to the core.
+    pub events: crate::event_queue::EventQueue,
+    /// The time, for accounting records without an Event-Timestamp.
+    pub clock: redoubt_outpost_proto::clock::SharedClock,
     drop_log: server::DropLog,
 }
 
@@ -124,21 +126,18 @@ pub async fn start(
     context: ModuleContext,
     config: Arc<ConfigSnapshot>,
 ) -> anyhow::Result<Arc<dyn ProtocolModule>> {
-    let settings = &context.settings;
     let metrics = RadiusMetrics::register(&context.registry).context("RADIUS metrics")?;
+    let cache = crate::credential_store::persistent_cache(&context);
+    // Entries carried over from an earlier process count only if the directory held now still
+    // agrees with them (same credential epoch, groups, active, provider served).
+    cache.apply(&config, &ChangeSummary::snapshot());
     let shared = Arc::new(Shared {
         config: RwLock::new(Arc::new(RadiusConfig::build(config, true))),
-        cache: CredentialCache::new(
-            Duration::from_secs(settings.credential_cache_seconds),
-            Duration::from_secs(settings.credential_offline_seconds),
-        ),
+        cache,
         locks: LockBook::new(context.clock.clone()),
         core: context.core.clone(),
-        accounting: AccountingQueue::start(
-            context.core.clone(),
-            metrics.clone(),
-            context.stop.clone(),
-        ),
+        events: context.events.clone(),
+        clock: context.clock.clone(),
         metrics,
         challenges: Challenges::default(),
         replies: ReplyCache::default(),

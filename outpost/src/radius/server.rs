@@ -145,11 +145,15 @@ pub async fn handle(
             access::answer(shared, &config, provider, &packet, source.ip()).await
         }
         Code::AccountingRequest => {
-            let event = accounting::event(&packet, provider.id, source.ip());
-            if shared.accounting.push(event) {
-                Ok(ok_reply(Code::AccountingResponse, &packet))
-            } else {
-                Err(DropReason::Busy)
+            let event = accounting::event(&packet, provider.id, source.ip(), shared.clock.now());
+            // Answered once the record is on disk (RFC 2866 section 2: the response says the
+            // record was received and recorded); otherwise silence, and the NAS retries.
+            match shared.events.enqueue_durable(event).await {
+                Ok(()) => Ok(ok_reply(Code::AccountingResponse, &packet)),
+                Err(error) => {
+                    tracing::debug!(%error, "Accounting-Request not recorded");
+                    Err(DropReason::Busy)
+                }
             }
         }
         _ if !serving(shared, &config) => Err(DropReason::NotServing),
