@@ -11,7 +11,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod embedded;
-pub mod https;
 pub mod metrics;
 pub mod model;
 pub mod net;

@@ -29,6 +29,68 @@ pub struct OutpostSettings {
     pub credential_offline_seconds: u64,
     /// The certificate LDAPS and StartTLS (LDAP outposts) and HTTPS (proxy outposts) present.
     pub tls: TlsSettings,
+    /// Bounds on what clients may hold on the listeners.
+    pub limits: LimitSettings,
+    /// The reverse proxy (`proxy` mode).
+    pub proxy: ProxySettings,
+}
+
+/// Bounds on the listeners (see `listener` and the README's settings table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Most HTTP connections open at once on the proxy listeners.
+    pub max_connections: usize,
+    /// Most connections per source address (IPv6: per /64) that have not yet sent a complete
+    /// request (HTTP) or bound (LDAP); further ones are closed at once.
+    pub unproven_connections_per_source: usize,
+    /// Longest time to receive a whole request head (HTTP), in seconds.
+    pub header_timeout_seconds: u64,
+    /// Longest TLS handshake, in seconds.
+    pub tls_handshake_timeout_seconds: u64,
+    /// Longest time for an LDAP message to arrive once its first byte has, in seconds.
+    pub ldap_message_timeout_seconds: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8192,
+            unproven_connections_per_source: 256,
+            header_timeout_seconds: 30,
+            tls_handshake_timeout_seconds: 10,
+            ldap_message_timeout_seconds: 30,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// The HTTP listener bounds, with `max_connections` and `idle_timeout` of the listener.
+    pub fn listener(
+        &self,
+        max_connections: usize,
+        idle_timeout: std::time::Duration,
+    ) -> crate::listener::ListenerLimits {
+        crate::listener::ListenerLimits {
+            max_connections,
+            unproven_per_source: self.unproven_connections_per_source,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds.max(1)),
+            handshake_timeout: std::time::Duration::from_secs(
+                self.tls_handshake_timeout_seconds.max(1),
+            ),
+            idle_timeout,
+        }
+    }
+}
+
+/// Settings of the reverse proxy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Addresses or CIDR ranges of reverse proxies in front of this outpost whose
+    /// `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host` are believed;
+    /// from anyone else they are replaced.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// PEM files of the certificate (chain) and private key served to LDAP clients and, on a proxy
@@ -67,6 +129,8 @@ impl Default for OutpostSettings {
             credential_cache_seconds: 300,
             credential_offline_seconds: 86_400,
             tls: TlsSettings::default(),
+            limits: LimitSettings::default(),
+            proxy: ProxySettings::default(),
         }
     }
 }
@@ -124,6 +188,8 @@ impl std::fmt::Debug for OutpostSettings {
                 &self.credential_offline_seconds,
             )
             .field("tls", &self.tls)
+            .field("limits", &self.limits)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }

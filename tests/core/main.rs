@@ -7,6 +7,7 @@ mod cli;
 mod credentials;
 mod database_loss;
 mod directory;
+mod dos;
 mod embedded;
 mod errors;
 mod examples;

@@ -63,6 +63,8 @@ pub struct Shared {
     tls_unverified: Arc<rustls::ClientConfig>,
     /// The time cookies, login states and sessions are judged by.
     clock: SharedClock,
+    /// Reverse proxies whose forwarded headers are believed (`proxy.trusted_proxies`).
+    trusted_proxies: Arc<super::trusted::TrustedProxies>,
 }
 
 impl Shared {
@@ -74,6 +76,7 @@ impl Shared {
         tls_verified: Arc<rustls::ClientConfig>,
         tls_unverified: Arc<rustls::ClientConfig>,
         clock: SharedClock,
+        trusted_proxies: super::trusted::TrustedProxies,
     ) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
@@ -85,6 +88,7 @@ impl Shared {
             tls_verified,
             tls_unverified,
             clock,
+            trusted_proxies: Arc::new(trusted_proxies),
         }
     }
 
@@ -196,6 +200,7 @@ impl ProxyService {
         let upstreams = Arc::new(Upstreams::new(
             shared.tls_verified.clone(),
             shared.tls_unverified.clone(),
+            shared.trusted_proxies.clone(),
         ));
         Self { shared, upstreams }
     }
