@@ -11,6 +11,7 @@ mod dos;
 mod embedded;
 mod errors;
 mod examples;
+mod forwarded;
 mod ldap;
 mod login;
 mod oidc;
