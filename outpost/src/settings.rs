@@ -50,6 +50,8 @@ pub struct LimitSettings {
     pub tls_handshake_timeout_seconds: u64,
     /// Longest time for an LDAP message to arrive once its first byte has, in seconds.
     pub ldap_message_timeout_seconds: u64,
+    /// Most LDAP connections open at once (LDAP and LDAPS together); further ones are closed.
+    pub ldap_max_connections: usize,
 }
 
 impl Default for LimitSettings {
@@ -60,6 +62,7 @@ impl Default for LimitSettings {
             header_timeout_seconds: 30,
             tls_handshake_timeout_seconds: 10,
             ldap_message_timeout_seconds: 30,
+            ldap_max_connections: 4096,
         }
     }
 }

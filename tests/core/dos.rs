@@ -76,7 +76,7 @@ async fn request_heads_must_arrive_whole_in_time() {
     let mut slow = connect_from(ATTACKER, http).await.expect("connect");
     let kept = trickle_until_closed(
         &mut slow,
-        "GET /-/health/live HTTP/1.1\r\nHost: localhost\r\n",
+        b"GET /-/health/live HTTP/1.1\r\nHost: localhost\r\n",
         Duration::from_millis(200),
         Duration::from_secs(10),
     )
@@ -91,7 +91,7 @@ async fn request_heads_must_arrive_whole_in_time() {
     assert_eq!(status, 200);
     let kept = trickle_until_closed(
         &mut alive,
-        "GET /-/health/live HTTP/1.1\r\nHost: localhost\r\n",
+        b"GET /-/health/live HTTP/1.1\r\nHost: localhost\r\n",
         Duration::from_millis(200),
         Duration::from_secs(10),
     )
@@ -103,7 +103,7 @@ async fn request_heads_must_arrive_whole_in_time() {
     let mut silent = connect_from(ATTACKER, https).await.expect("connect");
     let kept = trickle_until_closed(
         &mut silent,
-        "\x16\x03\x01",
+        b"\x16\x03\x01",
         Duration::from_millis(200),
         Duration::from_secs(10),
     )
@@ -172,7 +172,7 @@ async fn idle_connections_from_one_address_do_not_starve_an_outpost() {
     let mut slow = connect_from(ATTACKER, proxy).await.expect("connect");
     let kept = trickle_until_closed(
         &mut slow,
-        "GET / HTTP/1.1\r\nHost: app.localhost\r\n",
+        b"GET / HTTP/1.1\r\nHost: app.localhost\r\n",
         Duration::from_millis(200),
         Duration::from_secs(10),
     )
@@ -180,4 +180,68 @@ async fn idle_connections_from_one_address_do_not_starve_an_outpost() {
     .expect("a trickled head is cut off by the proxy");
     assert!(kept < Duration::from_secs(5), "kept for {kept:?}");
     outpost.stop().await;
+}
+
+/// Another source, for the LDAP message deadline (the attacker's own address is at its cap).
+const TRICKLER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldap_idle_and_slow_clients_from_one_address_do_not_starve_others() {
+    use ldap3_proto::proto::LdapResultCode;
+    use redoubt_tests::ldap::{setup_with, user_dn};
+    use redoubt_tests::ldap_client::LdapClient;
+    let core = TestCore::start().await;
+    let setup = setup_with(&core, 0, json!({}), |s| {
+        s.limits.ldap_max_connections = 1000;
+        s.limits.unproven_connections_per_source = 20;
+        s.limits.ldap_message_timeout_seconds = 1;
+    })
+    .await;
+    let ldap = setup.ldap;
+    let bind = |source| async move {
+        let stream = connect_from(source, ldap).await.expect("connect");
+        let mut client = LdapClient::over(stream).expect("client");
+        let code = tokio::time::timeout(
+            FAST,
+            client.bind(&user_dn("alice"), "alice-password"),
+        )
+        .await
+        .expect("bind answered in time")
+        .expect("bind answered");
+        (code, client)
+    };
+    // 1,500 idle connections from one address: all but 20 are closed at once, and another
+    // address binds as usual.
+    let mut held = hold_idle(ATTACKER, ldap, 1500).await;
+    let (code, _) = bind(BYSTANDER).await;
+    assert_eq!(code, LdapResultCode::Success);
+    assert!(closed_count(&mut held, Duration::from_secs(3)).await >= 1400);
+    // Clients that bound no longer count: 60 bound connections from one address (three times
+    // the cap) all stay usable, and more are admitted.
+    let mut crowd = Vec::new();
+    for _ in 0..60 {
+        let (code, client) = bind(CROWD).await;
+        assert_eq!(code, LdapResultCode::Success);
+        crowd.push(client);
+    }
+    for client in &mut crowd {
+        let code = client
+            .bind(&user_dn("bob"), "bob-password")
+            .await
+            .expect("the bound connection still works");
+        assert_eq!(code, LdapResultCode::Success);
+    }
+    // A message that has begun (a SEQUENCE of 4096 octets) must arrive whole within the
+    // message timeout, whatever trickles in.
+    let mut slow = connect_from(TRICKLER, ldap).await.expect("connect");
+    let kept = trickle_until_closed(
+        &mut slow,
+        b"\x30\x84\x00\x00\x10\x00",
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("a trickled LDAP message is cut off");
+    assert!(kept < Duration::from_secs(4), "kept for {kept:?}");
+    setup.outpost.stop().await;
 }

@@ -118,16 +118,16 @@ async fn read_response(stream: &mut TcpStream) -> io::Result<u16> {
     Ok(status)
 }
 
-/// Sends `head_start` then one more header line every `every`, until the server closes:
+/// Sends `head_start` then one more header line (`X-Slow: a`, 11 octets) every `every`, until the server closes:
 /// how long it kept the connection (or `None` if it was still open after `give_up`).
 pub async fn trickle_until_closed(
     stream: &mut TcpStream,
-    head_start: &str,
+    head_start: &[u8],
     every: Duration,
     give_up: Duration,
 ) -> Option<Duration> {
     let started = Instant::now();
-    if stream.write_all(head_start.as_bytes()).await.is_err() {
+    if stream.write_all(head_start).await.is_err() {
         return Some(started.elapsed());
     }
     let mut buf = [0u8; 512];
