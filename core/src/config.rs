@@ -130,6 +130,13 @@ pub struct LimitSettings {
     pub max_connections: usize,
     pub request_timeout_seconds: u64,
     pub database_connections: u32,
+    /// Most connections per source address (IPv6: per /64) that have not yet sent a complete
+    /// request head; further ones are closed at once.
+    pub unproven_connections_per_source: usize,
+    /// Longest time to receive a whole request head, in seconds.
+    pub header_timeout_seconds: u64,
+    /// Longest TLS handshake, in seconds.
+    pub tls_handshake_timeout_seconds: u64,
 }
 
 impl Default for CoreSettings {
@@ -230,6 +237,9 @@ impl Default for LimitSettings {
             max_connections: 4096,
             request_timeout_seconds: 30,
             database_connections: 16,
+            unproven_connections_per_source: 256,
+            header_timeout_seconds: 30,
+            tls_handshake_timeout_seconds: 10,
         }
     }
 }

@@ -12,7 +12,6 @@ pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod embedded;
-pub mod https;
 pub mod metrics;
 pub mod model;
 pub mod net;

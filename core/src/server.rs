@@ -13,13 +13,13 @@ use crate::channel::ChannelHub;
 use crate::clock::SharedClock;
 use crate::config::CoreSettings;
 use crate::metrics::{self, Metrics};
-use crate::net::BoundedListener;
 use crate::secret_key::SecretKey;
 use crate::store::{Store, StoreOptions, redact_url};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
+use redoubt_outpost::listener::HttpGuard;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,8 @@ use tower_http::timeout::TimeoutLayer;
 /// carrying heartbeats is never cut as idle.
 const IDLE_TIMEOUT: Duration =
     Duration::from_secs(redoubt_outpost_proto::control::CHANNEL_IDLE_TIMEOUT_SECONDS);
+/// Most connections open at once on the metrics and health listener.
+const METRICS_MAX_CONNECTIONS: usize = 256;
 /// Outpost instances not seen for this long are forgotten.
 const INSTANCE_RETENTION_SECONDS: i64 = 7 * 86_400;
 /// How long ended or lapsed RAC connections are kept (the event log keeps their history).
@@ -271,21 +273,33 @@ impl Core {
         let http_addr = listeners.http.local_addr()?;
         let metrics_addr = listeners.metrics.local_addr()?;
         tracing::info!(%http_addr, %metrics_addr, version = crate::VERSION, "Redoubt core listening");
-        let http = axum::serve(
-            BoundedListener::new(
-                listeners.http,
-                self.settings.limits.max_connections,
-                IDLE_TIMEOUT,
-            ),
-            self.http_router()
-                .into_make_service_with_connect_info::<crate::net::PeerAddr>(),
-        )
-        .with_graceful_shutdown(wait_for(stop_rx.clone()));
-        let metrics = axum::serve(
-            BoundedListener::new(listeners.metrics, 256, IDLE_TIMEOUT),
-            self.metrics_router().into_make_service(),
-        )
-        .with_graceful_shutdown(wait_for(stop_rx.clone()));
+        let limits = &self.settings.limits;
+        // One guard for HTTP and HTTPS (one connection cap, one count per source); metrics and
+        // health have their own, so they answer while the API listener is crowded.
+        let api_guard = HttpGuard::new(crate::net::listener_limits(
+            limits,
+            limits.max_connections,
+            IDLE_TIMEOUT,
+        ));
+        let metrics_guard = HttpGuard::new(crate::net::listener_limits(
+            limits,
+            METRICS_MAX_CONNECTIONS,
+            IDLE_TIMEOUT,
+        ));
+        let http = tokio::spawn(crate::net::serve(
+            api_guard.clone(),
+            listeners.http,
+            None,
+            self.http_router(),
+            stop_rx.clone(),
+        ));
+        let metrics = tokio::spawn(crate::net::serve(
+            metrics_guard,
+            listeners.metrics,
+            None,
+            self.metrics_router(),
+            stop_rx.clone(),
+        ));
         let hub = tokio::spawn(self.state.hub.clone().run());
         // The listener is bound, so the embedded outpost's first calls wait in its backlog until
         // the server below runs.
@@ -312,12 +326,11 @@ impl Core {
             (Some(listener), Some(tls)) => {
                 let https_addr = listener.local_addr()?;
                 tracing::info!(%https_addr, cert = %tls.cert_path.display(), "Redoubt core listening for HTTPS");
-                Some(tokio::spawn(crate::https::serve(
+                Some(tokio::spawn(crate::net::serve(
+                    api_guard.clone(),
                     listener,
-                    tls.config.clone(),
+                    Some(tokio_rustls::TlsAcceptor::from(tls.config.clone())),
                     self.http_router().layer(axum::Extension(crate::web::Https)),
-                    self.settings.limits.max_connections,
-                    IDLE_TIMEOUT,
                     stop_rx.clone(),
                 )))
             }
@@ -333,7 +346,7 @@ impl Core {
             tracing::info!("shutting down: draining open requests");
             let _ = stop_tx.send(true);
         });
-        let (http_result, metrics_result) = tokio::join!(http.into_future(), metrics.into_future());
+        let (http_result, metrics_result) = tokio::join!(http, metrics);
         pruner.abort();
         if let Some(https) = https {
             let _ = https.await;
@@ -348,10 +361,6 @@ impl Core {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-async fn wait_for(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {

@@ -20,6 +20,7 @@ mod fuzzing;
 #[cfg(feature = "ldap")]
 pub mod ldap;
 pub mod lock_book;
+pub mod listener;
 pub mod module;
 pub mod observe;
 #[cfg(feature = "proxy")]
@@ -203,6 +204,11 @@ impl std::fmt::Debug for StartOptions {
     }
 }
 
+/// Most connections open at once on the metrics and health listener.
+const METRICS_MAX_CONNECTIONS: usize = 256;
+/// An idle connection to the metrics and health listener is closed after this long.
+const METRICS_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// [`start`] with [`StartOptions`].
 pub async fn start_with(
     settings: OutpostSettings,
@@ -224,6 +230,9 @@ pub async fn start_with(
             )
         })?;
     let metrics_addr = listener.local_addr()?;
+    let metrics_limits = settings
+        .limits
+        .listener(METRICS_MAX_CONNECTIONS, METRICS_IDLE_TIMEOUT);
     let (config_tx, config_rx) = watch::channel(None);
     let (connected_tx, connected_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -296,17 +305,17 @@ pub async fn start_with(
     let registry = metrics.registry.clone();
     let observe = {
         let app = observe::router(metrics, status.clone());
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let guard = listener::HttpGuard::new(metrics_limits);
         tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(%error, "the metrics server failed");
-            }
+            guard
+                .run(
+                    listener,
+                    None,
+                    move |_| hyper_util::service::TowerToHyperService::new(app.clone()),
+                    stop,
+                )
+                .await;
         })
     };
     let follow = tokio::spawn(follow_core(

@@ -37,6 +37,71 @@ pub struct OutpostSettings {
     /// While connected to a core endpoint other than the one this instance prefers (after a
     /// failover), how often to check whether the preferred one is back, in seconds (0: never).
     pub core_failback_seconds: u64,
+    /// Bounds on what clients may hold on the listeners.
+    pub limits: LimitSettings,
+    /// The reverse proxy (`proxy` mode).
+    pub proxy: ProxySettings,
+}
+
+/// Bounds on the listeners (see `listener` and the README's settings table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Most HTTP connections open at once on the proxy listeners.
+    pub max_connections: usize,
+    /// Most connections per source address (IPv6: per /64) that have not yet sent a complete
+    /// request (HTTP) or bound (LDAP); further ones are closed at once.
+    pub unproven_connections_per_source: usize,
+    /// Longest time to receive a whole request head (HTTP), in seconds.
+    pub header_timeout_seconds: u64,
+    /// Longest TLS handshake, in seconds.
+    pub tls_handshake_timeout_seconds: u64,
+    /// Longest time for an LDAP message to arrive once its first byte has, in seconds.
+    pub ldap_message_timeout_seconds: u64,
+    /// Most LDAP connections open at once (LDAP and LDAPS together); further ones are closed.
+    pub ldap_max_connections: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8192,
+            unproven_connections_per_source: 256,
+            header_timeout_seconds: 30,
+            tls_handshake_timeout_seconds: 10,
+            ldap_message_timeout_seconds: 30,
+            ldap_max_connections: 4096,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// The HTTP listener bounds, with `max_connections` and `idle_timeout` of the listener.
+    pub fn listener(
+        &self,
+        max_connections: usize,
+        idle_timeout: std::time::Duration,
+    ) -> crate::listener::ListenerLimits {
+        crate::listener::ListenerLimits {
+            max_connections,
+            unproven_per_source: self.unproven_connections_per_source,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds.max(1)),
+            handshake_timeout: std::time::Duration::from_secs(
+                self.tls_handshake_timeout_seconds.max(1),
+            ),
+            idle_timeout,
+        }
+    }
+}
+
+/// Settings of the reverse proxy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Addresses or CIDR ranges of reverse proxies in front of this outpost whose
+    /// `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host` are believed;
+    /// from anyone else they are replaced.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// PEM files of the certificate (chain) and private key served to LDAP clients and, on a proxy
@@ -77,6 +142,8 @@ impl Default for OutpostSettings {
             event_queue_max_bytes: 256 << 20,
             tls: TlsSettings::default(),
             core_failback_seconds: 60,
+            limits: LimitSettings::default(),
+            proxy: ProxySettings::default(),
         }
     }
 }
@@ -143,6 +210,8 @@ impl std::fmt::Debug for OutpostSettings {
             .field("event_queue_max_bytes", &self.event_queue_max_bytes)
             .field("tls", &self.tls)
             .field("core_failback_seconds", &self.core_failback_seconds)
+            .field("limits", &self.limits)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }

@@ -98,6 +98,16 @@ pub struct LdapSetup {
 /// - `staff` nested in `everyone`; `ldap-search` is the provider's search group;
 /// - the application is open to everyone (no bound groups).
 pub async fn setup(core: &TestCore, extra_users: usize, provider_settings: Value) -> LdapSetup {
+    setup_with(core, extra_users, provider_settings, |_| {}).await
+}
+
+/// [`setup`] with `tweak` applied to the outpost's settings.
+pub async fn setup_with(
+    core: &TestCore,
+    extra_users: usize,
+    provider_settings: Value,
+    tweak: impl FnOnce(&mut redoubt_outpost::settings::OutpostSettings),
+) -> LdapSetup {
     let mut users = std::collections::BTreeMap::new();
     let mut groups = std::collections::BTreeMap::new();
     for name in ["everyone", "staff", "ldap-search"] {
@@ -133,6 +143,7 @@ pub async fn setup(core: &TestCore, extra_users: usize, provider_settings: Value
     let outpost = start_outpost_with(&core.url, &token, state.path(), |s| {
         s.tls.cert_file = cert.display().to_string();
         s.tls.key_file = key.display().to_string();
+        tweak(s);
     })
     .await;
     // Every change of the setup applied, so the first bind's verdict can be cached.

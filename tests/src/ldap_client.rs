@@ -24,6 +24,11 @@ impl LdapClient {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connect to {addr}"))?;
+        Self::over(stream)
+    }
+
+    /// A client on an open connection.
+    pub fn over(stream: TcpStream) -> anyhow::Result<Self> {
         stream.set_nodelay(true)?;
         Ok(Self {
             framed: Framed::new(stream, LdapCodec::new(Some(64 << 20), None)),

@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod rac_bench;
 pub mod rac_client;
 pub mod radius;
+pub mod slowloris;
 
 use redoubt_core::clock::ManualClock;
 use redoubt_core::config::CoreSettings;

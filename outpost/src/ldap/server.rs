@@ -1,10 +1,14 @@
 //! The LDAP listeners and connection loop: plain LDAP (with StartTLS) and LDAPS, a bound on
-//! open connections, an idle timeout, a bounded message size, write timeouts so a client that
-//! stops reading cannot hold a task, and a reader task per connection so Abandon can stop a
-//! search that is still streaming.
+//! open connections (`limits.ldap_max_connections`) and on connections per source that have
+//! not bound yet (`limits.unproven_connections_per_source`, the shared
+//! [`crate::listener::gate`]), an idle timeout, a deadline for a message once its first byte
+//! has arrived (`limits.ldap_message_timeout_seconds`), a bounded message size, write timeouts
+//! so a client that stops reading cannot hold a task, and a reader task per connection so
+//! Abandon can stop a search that is still streaming.
 
 use super::Shared;
 use super::session::{self, SearchOutput, Session, Step};
+use crate::listener::gate::{SourceGate, Unproven};
 use crate::module::ModuleContext;
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
@@ -28,8 +32,6 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// Deepest BER nesting accepted.
 pub(crate) const MAX_BER_DEPTH: usize = 64;
-/// Most connections open at once.
-pub const MAX_CONNECTIONS: usize = 4096;
 /// A connection with no request for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest wait for a client to take a response.
@@ -43,7 +45,12 @@ const PIPELINE: usize = 16;
 
 /// Binds the LDAP (and, with a certificate, LDAPS) listeners and serves them until stop.
 pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limits = &context.settings.limits;
+    let limit = Arc::new(Semaphore::new(limits.ldap_max_connections.max(1)));
+    let bounds = Bounds {
+        gate: SourceGate::new(limits.unproven_connections_per_source),
+        message_timeout: Duration::from_secs(limits.ldap_message_timeout_seconds.max(1)),
+    };
     let plain = TcpListener::bind(&context.settings.listen.ldap)
         .await
         .with_context(|| {
@@ -59,6 +66,7 @@ pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Res
         plain,
         shared.clone(),
         limit.clone(),
+        bounds.clone(),
         false,
         context.stop.clone(),
     ));
@@ -78,6 +86,7 @@ pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Res
             secure,
             shared,
             limit,
+            bounds,
             true,
             context.stop.clone(),
         ));
@@ -89,10 +98,18 @@ pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Res
     Ok(())
 }
 
+/// The per-source gate and the message deadline, shared by both listeners.
+#[derive(Clone)]
+struct Bounds {
+    gate: SourceGate,
+    message_timeout: Duration,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     limit: Arc<Semaphore>,
+    bounds: Bounds,
     implicit_tls: bool,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -118,13 +135,34 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
+        let Some(unproven) = bounds.gate.admit(peer.ip()) else {
+            shared
+                .metrics
+                .connections_refused
+                .with_label_values(&["source_limit"])
+                .inc();
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let stop = stop.clone();
+        let message_timeout = bounds.message_timeout;
         tokio::spawn(async move {
             shared.metrics.connections.inc();
             shared.metrics.connections_total.inc();
-            let result = serve(stream, peer, shared.clone(), implicit_tls, stop).await;
+            let result = serve(
+                stream,
+                peer,
+                shared.clone(),
+                Admission {
+                    implicit_tls,
+                    unproven,
+                    message_timeout,
+                },
+                stop,
+            )
+            .await;
             if let Err(reason) = result {
                 shared
                     .metrics
@@ -199,14 +237,27 @@ enum ReadEnd {
     Upgrade(Reader),
 }
 
+/// How a connection was admitted.
+struct Admission {
+    implicit_tls: bool,
+    /// Its source's slot until it binds.
+    unproven: Unproven,
+    message_timeout: Duration,
+}
+
 /// Serves one connection; `Err` carries the reason the server closed it.
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    implicit_tls: bool,
+    admission: Admission,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), &'static str> {
+    let Admission {
+        implicit_tls,
+        unproven,
+        message_timeout,
+    } = admission;
     let mut conn = Conn::Plain(stream);
     if implicit_tls {
         conn = handshake(conn, &shared).await.ok_or("tls")?;
@@ -221,7 +272,12 @@ async fn serve(
         let mut writer = FramedWrite::new(write, LdapCodec::default());
         let abandoned = Arc::new(Mutex::new(HashSet::new()));
         let (tx, mut rx) = mpsc::channel(PIPELINE);
-        let mut reading = tokio::spawn(read_loop(reader, tx, abandoned.clone()));
+        let mut reading = tokio::spawn(read_loop(
+            reader,
+            tx,
+            abandoned.clone(),
+            message_timeout,
+        ));
         let mut upgrade = false;
         loop {
             let incoming = tokio::select! {
@@ -234,6 +290,10 @@ async fn serve(
             let op = Session::op_name(&msg.op);
             let started = Instant::now();
             let step = session.handle(msg).await;
+            if session.is_bound() {
+                // A client that authenticated no longer counts against its address.
+                unproven.prove();
+            }
             let outcome = perform(step, &mut writer, &shared, &abandoned).await;
             shared
                 .metrics
@@ -320,11 +380,12 @@ async fn read_loop(
     mut reader: Reader,
     tx: mpsc::Sender<Incoming>,
     abandoned: Arc<Mutex<HashSet<i32>>>,
+    message_timeout: Duration,
 ) -> ReadEnd {
     loop {
-        let next = match tokio::time::timeout(IDLE_TIMEOUT, reader.next()).await {
+        let next = match next_message(&mut reader, message_timeout).await {
             Ok(next) => next,
-            Err(_) => return ReadEnd::Done(Some("idle")),
+            Err(reason) => return ReadEnd::Done(Some(reason)),
         };
         let msg = match next {
             Some(Ok(msg)) => msg,
@@ -365,6 +426,36 @@ async fn read_loop(
             return ReadEnd::Done(None);
         }
     }
+}
+
+/// The next message: with nothing of it received yet the client may idle for [`IDLE_TIMEOUT`];
+/// once its first byte is in, the whole message must arrive within `message_timeout` (a client
+/// trickling a byte now and then cannot hold the connection). `Err` is the reason to close.
+async fn next_message(
+    reader: &mut Reader,
+    message_timeout: Duration,
+) -> Result<Option<Result<LdapMsg, <LdapCodec as tokio_util::codec::Decoder>::Error>>, &'static str> {
+    let idle = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(idle);
+    let mut started: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(next) = reader.poll_next_unpin(cx) {
+            return Poll::Ready(Ok(next));
+        }
+        if reader.read_buffer().is_empty() {
+            if idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err("idle"));
+            }
+        } else {
+            let deadline =
+                started.get_or_insert_with(|| Box::pin(tokio::time::sleep(message_timeout)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err("slow_message"));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// What carrying out a step came to.

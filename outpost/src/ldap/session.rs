@@ -102,6 +102,11 @@ impl Session {
         self.bound = None;
     }
 
+    /// Whether a user has bound on this connection.
+    pub fn is_bound(&self) -> bool {
+        self.bound.is_some()
+    }
+
     /// Whether the connection runs over TLS.
     pub fn is_tls(&self) -> bool {
         self.tls

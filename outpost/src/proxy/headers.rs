@@ -1,12 +1,11 @@
 //! Header work shared by the endpoints and the reverse proxy: reading a cookie, writing
 //! `Set-Cookie`, the identity headers (`X-Redoubt-*`, optionally authentik's `X-authentik-*`),
-//! stripping spoofed identity headers and hop-by-hop headers, and the `X-Forwarded-*` set.
+//! stripping spoofed identity headers, hop-by-hop headers and Redoubt's own cookies.
 
 #![deny(clippy::indexing_slicing, clippy::string_slice, clippy::as_conversions)]
 
 use super::session::Session;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use std::net::IpAddr;
 
 /// The identity headers, in the order username, groups, email, name, uid, jwt.
 pub const REDOUBT_HEADERS: [HeaderName; 6] = [
@@ -188,22 +187,30 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Sets `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
-pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool, host: Option<&str>) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let value = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
-        Some(previous) if !previous.trim().is_empty() => format!("{previous}, {client}"),
-        _ => client.to_string(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(xff, value);
+/// Removes the cookies whose names `strip` matches from every `Cookie` header, keeping the
+/// others (a header left empty is removed; one that is not text is removed whole, since what it
+/// hides cannot be checked).
+pub fn strip_cookies(headers: &mut HeaderMap, strip: impl Fn(&str) -> bool) {
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    if values.is_empty() {
+        return;
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(if https { "https" } else { "http" }),
-    );
-    if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    headers.remove(header::COOKIE);
+    for value in values {
+        let Ok(text) = value.to_str() else { continue };
+        let kept: Vec<&str> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|pair| {
+                !pair.is_empty() && !strip(pair.split_once('=').map_or(*pair, |(k, _)| k.trim()))
+            })
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.append(header::COOKIE, value);
+        }
     }
 }
 
@@ -331,18 +338,29 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_headers_append() {
+    fn only_the_named_cookies_are_stripped() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        h.insert("x-forwarded-proto", HeaderValue::from_static("gopher"));
-        set_forwarded(
-            &mut h,
-            "192.0.2.1".parse().expect("ip"),
-            true,
-            Some("app.example.com"),
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("app=1; redoubt_proxy_7=sealed; theme=dark"),
         );
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.1");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-forwarded-host"], "app.example.com");
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("redoubt_proxy_7=x"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"redoubt_proxy_7=\xff").expect("opaque value"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("redoubt_proxy_70=other"),
+        );
+        strip_cookies(&mut h, |name| name == "redoubt_proxy_7");
+        let left: Vec<_> = h.get_all(header::COOKIE).iter().collect();
+        assert_eq!(left, ["app=1; theme=dark", "redoubt_proxy_70=other"]);
+        let mut none = HeaderMap::new();
+        strip_cookies(&mut none, |_| true);
+        assert!(none.is_empty());
     }
 }

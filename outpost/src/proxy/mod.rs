@@ -25,6 +25,7 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod trusted;
 pub mod upstream;
 
 #[cfg(test)]
@@ -118,6 +119,7 @@ fn build(
         verified,
         unverified,
         context.clock.clone(),
+        trusted::TrustedProxies::parse(&settings.proxy.trusted_proxies)?,
     ));
     let module = Arc::new(ProxyModule {
         shared: shared.clone(),

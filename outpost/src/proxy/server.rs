@@ -1,40 +1,31 @@
 //! The proxy listeners: plain HTTP on `listen.http` and, with a certificate (`tls.cert_file`,
-//! `tls.key_file`), HTTPS on `listen.https`, served by one single-threaded runtime per CPU; HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) through
-//! hyper-util's auto builder, with upgrades (WebSocket). Bounded: at most [`MAX_CONNECTIONS`]
-//! open, request heads bounded by [`MAX_HEADER_BYTES`] (431 beyond), a header-read timeout, idle
-//! connections closed, TLS handshakes under a timeout. Bodies are never buffered here.
+//! `tls.key_file`), HTTPS on `listen.https`, served by one single-threaded runtime per CPU;
+//! HTTP/1.1 and HTTP/2 (h2c, or ALPN over TLS) through hyper-util's auto builder, with upgrades
+//! (WebSocket). Bounded by the shared [`crate::listener::HttpGuard`] (`limits.*`: connection cap,
+//! unproven connections per source, whole-head and TLS handshake timeouts, idle connections
+//! closed) and request heads of at most [`MAX_HEADER_BYTES`] (431 beyond). Bodies are never
+//! buffered here.
 
 use super::service::{Peer, ProxyService};
+use crate::listener::HttpGuard;
 use crate::module::ModuleContext;
 use anyhow::Context;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::time::{Instant, Sleep};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-/// Most connections open at once (further clients wait in the kernel backlog).
-pub const MAX_CONNECTIONS: usize = 8192;
 /// Largest request head: HTTP/2 header lists beyond it get 431. HTTP/1 heads are read into a
 /// buffer of at most this size and parsed after each read, so heads beyond twice this size always
 /// get 431 and those between once and twice may.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Longest wait for a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connection with no traffic for this long is closed (WebSockets included).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Longest TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most listener threads.
 const MAX_WORKERS: usize = 64;
 /// Most concurrent HTTP/2 streams per connection.
@@ -80,8 +71,11 @@ pub async fn listen(
     if listeners.is_empty() {
         return Ok(());
     }
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let builder = Arc::new(builder());
+    let limits = context
+        .settings
+        .limits
+        .listener(context.settings.limits.max_connections, IDLE_TIMEOUT);
+    let guard = HttpGuard::with_builder(limits, builder(limits));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
     for worker in 0..workers {
         let mut mine = Vec::with_capacity(listeners.len());
@@ -89,8 +83,7 @@ pub async fn listen(
             mine.push((listener.try_clone()?, tls.clone()));
         }
         let service = service.with_own_pool();
-        let builder = builder.clone();
-        let limit = limit.clone();
+        let guard = guard.clone();
         let stop = context.stop.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -107,8 +100,7 @@ pub async fn listen(
                                 loops.spawn(accept_loop(
                                     listener,
                                     service.clone(),
-                                    builder.clone(),
-                                    limit.clone(),
+                                    guard.clone(),
                                     tls,
                                     stop.clone(),
                                 ));
@@ -126,201 +118,41 @@ pub async fn listen(
     Ok(())
 }
 
-fn builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .keep_alive(true);
+fn builder(limits: crate::listener::ListenerLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = limits.builder();
+    builder.http1().max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .max_concurrent_streams(MAX_STREAMS)
-        .keep_alive_interval(Some(Duration::from_secs(60)));
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS);
     builder
 }
 
 async fn accept_loop(
     listener: TcpListener,
     service: ProxyService,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    limit: Arc<Semaphore>,
+    guard: HttpGuard,
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let https = tls.is_some();
     loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
+        let admitted = tokio::select! {
+            admitted = guard.accept(&listener) => admitted,
             () = crate::module::stopped(&mut stop) => return,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accepting a proxy connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = crate::module::stopped(&mut stop) => return,
+        let peer = Peer {
+            addr: admitted.peer,
+            https,
         };
-        let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let builder = builder.clone();
-        let tls = tls.clone();
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let stream = IdleStream::new(stream, IDLE_TIMEOUT);
-            let serve = async {
-                match tls {
-                    None => serve(&builder, stream, service, peer, false).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                        {
-                            Ok(Ok(tls_stream)) => {
-                                serve(&builder, tls_stream, service, peer, true).await;
-                            }
-                            Ok(Err(error)) => {
-                                tracing::debug!(%peer, %error, "a TLS handshake failed");
-                            }
-                            Err(_) => tracing::debug!(%peer, "a TLS handshake timed out"),
-                        }
-                    }
-                }
-            };
-            tokio::select! {
-                () = serve => {}
-                () = crate::module::stopped(&mut stop) => {}
-            }
+        let handler = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let service = service.clone();
+            async move { Ok::<_, Infallible>(service.handle_from(request, peer).await) }
         });
-    }
-}
-
-async fn serve<S>(
-    builder: &auto::Builder<TokioExecutor>,
-    stream: S,
-    service: ProxyService,
-    addr: SocketAddr,
-    https: bool,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let peer = Peer { addr, https };
-    let handler = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let service = service.clone();
-        async move { Ok::<_, Infallible>(service.handle_from(request, peer).await) }
-    });
-    if let Err(error) = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), handler)
-        .await
-    {
-        tracing::debug!(%addr, %error, "a proxy connection ended with an error");
-    }
-}
-
-/// A stream closed after `idle` without reads or writes. The timer is re-armed lazily (only
-/// when it fires), so busy connections pay one clock read per operation, not a timer reset.
-struct IdleStream<S> {
-    inner: S,
-    idle: Duration,
-    last: Instant,
-    timer: Pin<Box<Sleep>>,
-}
-
-impl<S> IdleStream<S> {
-    fn new(inner: S, idle: Duration) -> Self {
-        let now = Instant::now();
-        Self {
-            inner,
-            idle,
-            last: now,
-            timer: Box::pin(tokio::time::sleep_until(now + idle)),
-        }
-    }
-
-    fn expired(&mut self, cx: &mut TaskContext<'_>) -> bool {
-        loop {
-            if self.timer.as_mut().poll(cx).is_pending() {
-                return false;
-            }
-            let deadline = self.last + self.idle;
-            if deadline <= Instant::now() {
-                return true;
-            }
-            self.timer.as_mut().reset(deadline);
-        }
-    }
-}
-
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long")
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for IdleStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                self.last = Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for IdleStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                self.last = Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                self.last = Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let guard = guard.clone();
+        let tls = tls.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { guard.serve(admitted, tls, handler, stop).await });
     }
 }

@@ -65,6 +65,8 @@ pub struct Shared {
     tls_unverified: Arc<rustls::ClientConfig>,
     /// The time cookies, login states and sessions are judged by.
     clock: SharedClock,
+    /// Reverse proxies whose forwarded headers are believed (`proxy.trusted_proxies`).
+    trusted_proxies: Arc<super::trusted::TrustedProxies>,
 }
 
 impl Shared {
@@ -77,6 +79,7 @@ impl Shared {
         tls_verified: Arc<rustls::ClientConfig>,
         tls_unverified: Arc<rustls::ClientConfig>,
         clock: SharedClock,
+        trusted_proxies: super::trusted::TrustedProxies,
     ) -> Self {
         Self {
             state: RwLock::new(Arc::new(state)),
@@ -89,6 +92,7 @@ impl Shared {
             tls_verified,
             tls_unverified,
             clock,
+            trusted_proxies: Arc::new(trusted_proxies),
         }
     }
 
@@ -200,6 +204,7 @@ impl ProxyService {
         let upstreams = Arc::new(Upstreams::new(
             shared.tls_verified.clone(),
             shared.tls_unverified.clone(),
+            shared.trusted_proxies.clone(),
         ));
         Self { shared, upstreams }
     }

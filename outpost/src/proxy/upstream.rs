@@ -1,16 +1,17 @@
 //! Proxy mode's upstream side: pooled HTTP/1.1 clients (TLS verified with the system roots plus
 //! `REDOUBT_CA_FILE`, or not verified when a provider says `internal_host_verify_tls: false`),
-//! bodies streamed both ways, hop-by-hop headers dropped, identity and `X-Forwarded-*` headers
-//! set, WebSocket upgrades joined end to end, and upstream failures turned into 502/504 pages.
+//! bodies streamed both ways, hop-by-hop headers and the outpost's own cookies dropped, identity
+//! and forwarded headers set (`trusted`), WebSocket upgrades joined end to end, and upstream failures turned into 502/504 pages.
 
 use super::body::ProxyBody;
 use super::headers::{
-    add_identity, remove_hop_by_hop, set_forwarded, strip_identity, wants_upgrade,
+    add_identity, remove_hop_by_hop, strip_cookies, strip_identity, wants_upgrade,
 };
 use super::metrics::Outcome;
 use super::pages;
 use super::session::Session;
 use super::state::ProviderView;
+use super::trusted::{TrustedProxies, set_forwarded};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt;
@@ -38,14 +39,21 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 pub struct Upstreams {
     verified: HttpClient,
     unverified: HttpClient,
+    trusted: Arc<TrustedProxies>,
 }
 
 impl Upstreams {
     /// Builds both clients; `verified` trusts `roots` (system roots plus the CA file).
-    pub fn new(verified: Arc<rustls::ClientConfig>, unverified: Arc<rustls::ClientConfig>) -> Self {
+    /// `trusted` are the reverse proxies whose forwarded headers are believed.
+    pub fn new(
+        verified: Arc<rustls::ClientConfig>,
+        unverified: Arc<rustls::ClientConfig>,
+        trusted: Arc<TrustedProxies>,
+    ) -> Self {
         Self {
             verified: client(verified),
             unverified: client(unverified),
+            trusted,
         }
     }
 
@@ -105,7 +113,18 @@ impl Upstreams {
         if let Some(session) = session {
             add_identity(headers, session, provider.settings.authentik_headers);
         }
-        set_forwarded(headers, client.ip(), https, original_host.as_deref());
+        set_forwarded(
+            headers,
+            client.ip(),
+            https,
+            original_host.as_deref(),
+            &self.trusted,
+        );
+        // The session and login-state cookies are the outpost's, never the application's.
+        let state_prefix = super::login::state_cookie_name(provider.id, "");
+        strip_cookies(headers, |name| {
+            name == provider.cookie_name || name.starts_with(&state_prefix)
+        });
         headers.insert(header::HOST, target.host.clone());
         parts.uri = uri;
         let outgoing = Request::from_parts(parts, body);

@@ -51,12 +51,22 @@ pub async fn start_proxy_outpost(
     state: &std::path::Path,
     listen: Option<SocketAddr>,
 ) -> RunningOutpost {
-    let outpost = start_outpost_with(&core.url, token, state, |s| {
+    start_proxy_outpost_with(core, token, state, |s| {
         if let Some(addr) = listen {
             s.listen.http = addr.to_string();
         }
     })
-    .await;
+    .await
+}
+
+/// [`start_proxy_outpost`] with `tweak` applied to the outpost's settings.
+pub async fn start_proxy_outpost_with(
+    core: &TestCore,
+    token: &str,
+    state: &std::path::Path,
+    tweak: impl FnOnce(&mut redoubt_outpost::settings::OutpostSettings),
+) -> RunningOutpost {
+    let outpost = start_outpost_with(&core.url, token, state, tweak).await;
     let revision = core.revision().await;
     tokio::time::timeout(DEADLINE, outpost.wait_for_revision(revision))
         .await
