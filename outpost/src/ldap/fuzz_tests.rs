@@ -80,8 +80,13 @@ fn snapshot() -> ConfigSnapshot {
 }
 
 fn shared() -> Arc<Shared> {
+    shared_with(snapshot())
+}
+
+/// The state every connection shares, over `snapshot`, with a core that never answers.
+pub(super) fn shared_with(snapshot: ConfigSnapshot) -> Arc<Shared> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let snapshot = Arc::new(snapshot());
+    let snapshot = Arc::new(snapshot);
     Arc::new(Shared {
         view: RwLock::new(Arc::new(DirectoryView::build(snapshot))),
         cache: CredentialCache::new(
@@ -103,6 +108,7 @@ fn shared() -> Arc<Shared> {
         )),
         metrics: LdapMetrics::register(&prometheus::Registry::new()).expect("metrics"),
         tls: None,
+        scans: Arc::new(tokio::sync::Semaphore::new(super::session::concurrent_scans())),
     })
 }
 

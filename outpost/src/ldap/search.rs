@@ -5,11 +5,13 @@
 use super::attributes::{self, OPERATIONAL_ATTRIBUTES};
 use super::dn;
 use super::filter::{self, Truth};
+use super::prepared::PreparedFilter;
 use super::view::{DirectoryView, EntryRef};
 use ldap3_proto::proto::{
     LdapFilter, LdapPartialAttribute, LdapResultCode, LdapSearchResultEntry, LdapSearchScope,
 };
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// Who is searching.
@@ -41,23 +43,30 @@ impl SearchFailure {
     }
 }
 
+/// Most distinct attributes a search may name (RFC 4511 4.5.1.8); more are refused with
+/// adminLimitExceeded. Real clients name a few dozen.
+pub const MAX_REQUESTED_ATTRIBUTES: usize = 256;
+
 /// Which attributes to return.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     all_user: bool,
     all_operational: bool,
-    /// Explicitly named attributes, lower-cased, with the name as requested.
-    named: Vec<(String, String)>,
+    /// Explicitly named attributes, distinct: the lower-cased name and the name to answer with
+    /// (canonical for known attributes, else as first requested).
+    named: Vec<(String, Cow<'static, str>)>,
 }
 
 impl Selection {
-    /// From the request's attribute list (RFC 4511 4.5.1.8, RFC 3673).
-    pub fn parse(attrs: &[String]) -> Self {
+    /// From the request's attribute list (RFC 4511 4.5.1.8, RFC 3673). Repeated names count
+    /// once; more than [`MAX_REQUESTED_ATTRIBUTES`] distinct names are refused.
+    pub fn parse(attrs: &[String]) -> Result<Self, SearchFailure> {
         let mut selection = Self::default();
-        let only_none = attrs.len() == 1 && attrs[0] == "1.1";
+        let only_none = attrs.len() == 1 && attrs.first().is_some_and(|a| a == "1.1");
         if attrs.is_empty() {
             selection.all_user = true;
         }
+        let mut seen = HashSet::new();
         for attr in attrs {
             match attr.as_str() {
                 "*" => selection.all_user = true,
@@ -65,57 +74,75 @@ impl Selection {
                 "1.1" => {}
                 // `@objectClass` (RFC 4529): treat as all user attributes.
                 a if a.starts_with('@') => selection.all_user = true,
-                a => selection.named.push((a.to_ascii_lowercase(), a.to_owned())),
+                a => {
+                    let lower = a.to_ascii_lowercase();
+                    if seen.contains(&lower) {
+                        continue;
+                    }
+                    if seen.len() == MAX_REQUESTED_ATTRIBUTES {
+                        return Err(SearchFailure::new(
+                            LdapResultCode::AdminLimitExceeded,
+                            format!(
+                                "a search may name at most {MAX_REQUESTED_ATTRIBUTES} attributes"
+                            ),
+                        ));
+                    }
+                    seen.insert(lower.clone());
+                    let answered = match attributes::known_name(&lower) {
+                        Some(canonical) => Cow::Borrowed(canonical),
+                        None => Cow::Owned(a.to_owned()),
+                    };
+                    selection.named.push((lower, answered));
+                }
             }
         }
         if only_none {
             selection = Self::default();
         }
-        selection
+        Ok(selection)
     }
 }
 
 /// The attributes of `entry` that `selection` asks for, with their values (none when
-/// `types_only`), in answer order; attributes without values are left out.
+/// `types_only`), in answer order; attributes without values are left out. Linear in the
+/// number of attributes asked for and present.
 pub fn selected_attributes<'v>(
     view: &'v DirectoryView,
     entry: EntryRef,
     selection: &Selection,
     types_only: bool,
 ) -> Vec<(Cow<'static, str>, attributes::Values<'v>)> {
-    let mut names: Vec<Cow<'static, str>> = Vec::new();
+    // Each name with its lower-cased form; `taken` holds the lower-cased names so far.
+    let mut names: Vec<(Cow<'static, str>, String)> = Vec::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut add = |name: Cow<'static, str>, lower: Option<&str>| {
+        let lower = lower.map_or_else(|| name.to_ascii_lowercase(), str::to_owned);
+        if taken.insert(lower.clone()) {
+            names.push((name, lower));
+        }
+    };
     if selection.all_user {
-        names = attributes::user_attribute_names(view, entry);
+        for name in attributes::user_attribute_names(view, entry) {
+            add(name, None);
+        }
     }
     if selection.all_operational {
         if matches!(entry, EntryRef::RootDse | EntryRef::Subschema) {
             // Every attribute of the root DSE and the subschema entry is operational
             // (RFC 4512 sections 5.1 and 4.2): `+` returns them all, as slapd does.
             for name in attributes::user_attribute_names(view, entry) {
-                if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
-                    names.push(name);
-                }
+                add(name, None);
             }
         }
         for name in OPERATIONAL_ATTRIBUTES {
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                names.push(Cow::Borrowed(*name));
-            }
+            add(Cow::Borrowed(*name), None);
         }
     }
-    for (lower, requested) in &selection.named {
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(lower)) {
-            names.push(match attributes::known_name(lower) {
-                Some(canonical) => Cow::Borrowed(canonical),
-                None => Cow::Owned(requested.clone()),
-            });
-        }
+    for (lower, answered) in &selection.named {
+        add(answered.clone(), Some(lower));
     }
     let mut out = Vec::with_capacity(names.len());
-    let mut lower = String::new();
-    for name in names {
-        lower.clear();
-        lower.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+    for (name, lower) in names {
         let mut values = attributes::values(view, entry, &lower);
         if values.is_empty() {
             continue;
@@ -203,14 +230,75 @@ pub struct Matched {
     pub timed_out: bool,
 }
 
+/// Entries between two looks at the clock while matching: a few microseconds of work each
+/// with the heaviest filter allowed, so the time limit holds to well under a millisecond.
+const ENTRIES_PER_CLOCK_CHECK: usize = 16;
+
+/// A search ready to match: the entries in scope (through the indexes when the filter
+/// allows) and the filter prepared for the view. Building it is cheap; [`Plan::scan`] is the
+/// work, linear in `len()` times the filter's size.
+#[derive(Debug)]
+pub struct Plan {
+    reader: Reader,
+    full: bool,
+    candidates: Vec<EntryRef>,
+    filter: PreparedFilter,
+}
+
+impl Plan {
+    /// Entries the scan will look at.
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// Whether the scan has nothing to look at.
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
+    /// Keeps the candidates the reader may see and the filter matches, until `deadline`.
+    pub fn scan(self, view: &DirectoryView, deadline: Option<Instant>) -> Matched {
+        let mut entries = Vec::new();
+        for (i, entry) in self.candidates.into_iter().enumerate() {
+            if i % ENTRIES_PER_CLOCK_CHECK == 0
+                && let Some(deadline) = deadline
+                && Instant::now() >= deadline
+            {
+                return Matched {
+                    entries,
+                    timed_out: true,
+                };
+            }
+            if visible(view, self.reader, self.full, entry)
+                && self.filter.evaluate(view, entry) == Truth::True
+            {
+                entries.push(entry);
+            }
+        }
+        Matched {
+            entries,
+            timed_out: false,
+        }
+    }
+}
+
 /// Runs the matching phase of a search.
 pub fn run(
     view: &DirectoryView,
     reader: Reader,
     query: &SearchQuery<'_>,
 ) -> Result<Matched, SearchFailure> {
+    Ok(plan(view, reader, query)?.scan(view, query.deadline))
+}
+
+/// Checks the request and plans its matching phase.
+pub fn plan(
+    view: &DirectoryView,
+    reader: Reader,
+    query: &SearchQuery<'_>,
+) -> Result<Plan, SearchFailure> {
     filter::check_complexity(query.filter)
-        .map_err(|e| SearchFailure::new(LdapResultCode::ProtocolError, e.to_string()))?;
+        .map_err(|e| SearchFailure::new(LdapResultCode::AdminLimitExceeded, e.to_string()))?;
     let Some(base_norm) = dn::normalize(query.base) else {
         return Err(SearchFailure::new(
             LdapResultCode::InvalidDNSyntax,
@@ -241,24 +329,12 @@ pub fn run(
             Reader::User { .. } => no_such_object(view, &base_norm),
         });
     }
-    let scope = scope_entries(view, base, query);
-    let mut entries = Vec::new();
-    let mut timed_out = false;
-    for (i, entry) in scope.into_iter().enumerate() {
-        if i % 1024 == 1023
-            && let Some(deadline) = query.deadline
-            && Instant::now() >= deadline
-        {
-            timed_out = true;
-            break;
-        }
-        if visible(view, reader, full, entry)
-            && filter::evaluate(view, entry, query.filter) == Truth::True
-        {
-            entries.push(entry);
-        }
-    }
-    Ok(Matched { entries, timed_out })
+    Ok(Plan {
+        reader,
+        full,
+        candidates: scope_entries(view, base, query),
+        filter: PreparedFilter::new(view, query.filter),
+    })
 }
 
 fn reader_provider(reader: Reader) -> Option<u16> {
