@@ -19,8 +19,8 @@ pub mod fetch;
 mod fuzzing;
 #[cfg(feature = "ldap")]
 pub mod ldap;
-pub mod lock_book;
 pub mod listener;
+pub mod lock_book;
 pub mod module;
 pub mod observe;
 #[cfg(feature = "proxy")]
