@@ -81,8 +81,8 @@ impl PreparedFilter {
         }
     }
 
-    /// Nodes in the prepared tree (a set lookup counts once), for tests.
-    #[cfg(test)]
+    /// Nodes in the prepared tree (a set lookup counts once): the filter's cost per entry,
+    /// values aside.
     pub fn node_count(&self) -> usize {
         fn count(node: &Node) -> usize {
             match node {
@@ -200,7 +200,12 @@ impl Builder<'_> {
             match lower {
                 "memberof" => return Node::MemberOf(self.named(value, true)),
                 "member" | "uniquemember" => return Node::Member(self.named(value, false)),
-                "entrydn" => return Node::EntryIs(self.named_any(value)),
+                "entrydn" => {
+                    // The root DSE and the subschema entry have no entryDN.
+                    let mut named = self.named_any(value);
+                    named.retain(|e| e.provider().is_some());
+                    return Node::EntryIs(named);
+                }
                 "subschemasubentry" => {
                     // Every entry but the subschema entry itself has this one value.
                     let wanted = dn::normalize(value).is_some_and(|d| d == SUBSCHEMA_DN);

@@ -112,45 +112,57 @@ pub fn selected_attributes<'v>(
     selection: &Selection,
     types_only: bool,
 ) -> Vec<(Cow<'static, str>, attributes::Values<'v>)> {
-    // Each name with its lower-cased form; `taken` holds the lower-cased names so far.
-    let mut names: Vec<(Cow<'static, str>, String)> = Vec::new();
-    let mut taken: HashSet<String> = HashSet::new();
-    let mut add = |name: Cow<'static, str>, lower: Option<&str>| {
-        let lower = lower.map_or_else(|| name.to_ascii_lowercase(), str::to_owned);
-        if taken.insert(lower.clone()) {
-            names.push((name, lower));
-        }
-    };
+    // The names `*` and `+` give: a few dozen, distinct but for the root DSE's overlap.
+    let mut names: Vec<Cow<'static, str>> = Vec::new();
     if selection.all_user {
-        for name in attributes::user_attribute_names(view, entry) {
-            add(name, None);
-        }
+        names = attributes::user_attribute_names(view, entry);
     }
     if selection.all_operational {
         if matches!(entry, EntryRef::RootDse | EntryRef::Subschema) {
             // Every attribute of the root DSE and the subschema entry is operational
             // (RFC 4512 sections 5.1 and 4.2): `+` returns them all, as slapd does.
             for name in attributes::user_attribute_names(view, entry) {
-                add(name, None);
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                    names.push(name);
+                }
             }
         }
         for name in OPERATIONAL_ATTRIBUTES {
-            add(Cow::Borrowed(*name), None);
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(Cow::Borrowed(*name));
+            }
         }
     }
-    for (lower, answered) in &selection.named {
-        add(answered.clone(), Some(lower));
+    let mut out = Vec::with_capacity(names.len() + selection.named.len());
+    let mut lower = String::new();
+    let mut push = |name: Cow<'static, str>, lower: &str| {
+        let mut values = attributes::values(view, entry, lower);
+        if !values.is_empty() {
+            if types_only {
+                values.clear();
+            }
+            out.push((name, values));
+        }
+    };
+    // Named attributes are distinct already; each is left out if `*` or `+` gave it, found
+    // through a set when comparing with every one would cost more.
+    let given: Option<HashSet<String>> = (names.len().saturating_mul(selection.named.len()) > 64)
+        .then(|| names.iter().map(|n| n.to_ascii_lowercase()).collect());
+    let extra: Vec<&(String, Cow<'static, str>)> = selection
+        .named
+        .iter()
+        .filter(|(named, _)| match &given {
+            Some(given) => !given.contains(named),
+            None => !names.iter().any(|n| n.eq_ignore_ascii_case(named)),
+        })
+        .collect();
+    for name in names {
+        lower.clear();
+        lower.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        push(name, &lower);
     }
-    let mut out = Vec::with_capacity(names.len());
-    for (name, lower) in names {
-        let mut values = attributes::values(view, entry, &lower);
-        if values.is_empty() {
-            continue;
-        }
-        if types_only {
-            values.clear();
-        }
-        out.push((name, values));
+    for (named, answered) in extra {
+        push(answered.clone(), named);
     }
     out
 }
@@ -249,6 +261,13 @@ impl Plan {
     /// Entries the scan will look at.
     pub fn len(&self) -> usize {
         self.candidates.len()
+    }
+
+    /// A measure of the scan's work: entries times filter nodes.
+    pub fn work(&self) -> usize {
+        self.candidates
+            .len()
+            .saturating_mul(self.filter.node_count())
     }
 
     /// Whether the scan has nothing to look at.

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 pub const MAX_SEARCH_TIME: Duration = Duration::from_secs(60);
 /// Most entries one search returns, whatever the client asks.
 pub const MAX_SEARCH_ENTRIES: usize = 500_000;
-/// Searches whose scan looks at no more entries than this run inline (index lookups, base and
-/// one-level searches of small trees); larger scans run on the blocking pool.
-pub const INLINE_SCAN_ENTRIES: usize = 256;
+/// Scans of at most this much work (entries times filter nodes: index lookups, base searches,
+/// small trees with plain filters) run inline; larger ones run on the blocking pool.
+pub const INLINE_SCAN_WORK: usize = 4096;
 /// Paged searches one connection may keep open.
 const MAX_PAGED_SEARCHES: usize = 8;
 /// How long an untouched paged search is kept.
@@ -292,7 +292,7 @@ impl Session {
                 )]);
             }
         };
-        let matched = if plan.len() <= INLINE_SCAN_ENTRIES {
+        let matched = if plan.work() <= INLINE_SCAN_WORK {
             plan.scan(&view, Some(deadline))
         } else {
             match scan_on_blocking_pool(&self.shared, view.clone(), plan, deadline).await {
