@@ -67,7 +67,7 @@ async fn heavy_users(core: &TestCore) {
 /// `timelimit`) until `stop`; returns the tasks, which count answered searches in `answered`.
 async fn start_load(
     ldap: SocketAddr,
-    timelimit: i64,
+    timelimit: i32,
     stop: &Arc<AtomicBool>,
     answered: &Arc<AtomicU64>,
 ) -> Vec<tokio::task::JoinHandle<()>> {

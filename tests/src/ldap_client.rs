@@ -81,7 +81,7 @@ impl LdapClient {
         base: &str,
         filter: LdapFilter,
         attrs: &[&str],
-        timelimit: i64,
+        timelimit: i32,
     ) -> anyhow::Result<(usize, LdapResultCode)> {
         self.send(LdapOp::SearchRequest(LdapSearchRequest {
             base: base.to_owned(),
