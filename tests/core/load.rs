@@ -235,6 +235,11 @@ async fn the_control_channel_stays_up_under_ldap_load() {
         state,
         ..
     } = s;
+    let before: Vec<Value> = connected_instances(&core, id)
+        .await
+        .iter()
+        .map(|i| i["instance_id"].clone())
+        .collect();
     outpost.stop().await;
     let (cert, key) = (ca.cert_file.clone(), ca.key_file.clone());
     let outpost = start_outpost_with(&core.url, &outpost_token, state.path(), |s| {
@@ -244,9 +249,12 @@ async fn the_control_channel_stays_up_under_ldap_load() {
     .await;
     outpost.wait_connected(true).await;
     let ldap = outpost.listening("ldap").await;
+    // The core lists the new instance alone once it has flushed the old one's departure.
     let instance = loop {
         let connected = connected_instances(&core, id).await;
-        if let [one] = connected.as_slice() {
+        if let [one] = connected.as_slice()
+            && !before.contains(&one["instance_id"])
+        {
             break one["instance_id"].clone();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

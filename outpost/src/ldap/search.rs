@@ -242,9 +242,11 @@ pub struct Matched {
     pub timed_out: bool,
 }
 
-/// Entries between two looks at the clock while matching: a few microseconds of work each
-/// with the heaviest filter allowed, so the time limit holds to well under a millisecond.
+/// Entries between two looks at the clock while matching with a plain filter (a few nodes); a
+/// larger filter, whose work per entry can reach milliseconds, looks at it for every entry.
 const ENTRIES_PER_CLOCK_CHECK: usize = 16;
+/// Filter nodes up to which a filter counts as plain.
+const PLAIN_FILTER_NODES: usize = 4;
 
 /// A search ready to match: the entries in scope (through the indexes when the filter
 /// allows) and the filter prepared for the view. Building it is cheap; [`Plan::scan`] is the
@@ -278,8 +280,13 @@ impl Plan {
     /// Keeps the candidates the reader may see and the filter matches, until `deadline`.
     pub fn scan(self, view: &DirectoryView, deadline: Option<Instant>) -> Matched {
         let mut entries = Vec::new();
+        let every = if self.filter.node_count() <= PLAIN_FILTER_NODES {
+            ENTRIES_PER_CLOCK_CHECK
+        } else {
+            1
+        };
         for (i, entry) in self.candidates.into_iter().enumerate() {
-            if i % ENTRIES_PER_CLOCK_CHECK == 0
+            if i % every == 0
                 && let Some(deadline) = deadline
                 && Instant::now() >= deadline
             {
