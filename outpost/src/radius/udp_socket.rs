@@ -12,19 +12,31 @@ use std::sync::Mutex;
 use tokio::net::UdpSocket;
 
 /// Binds a UDP socket on `address` with a receive buffer of `buffer_bytes` (as far as the
-/// kernel allows), logging the size granted and, when it is smaller, how to allow more.
+/// kernel allows; asking for more than the system's default never gives less), logging the size granted and,
+/// when it is smaller than asked, how to allow more.
 pub fn bind(address: SocketAddr, buffer_bytes: usize, setting: &str) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
+    let open = || {
+        Socket::new(
+            Domain::for_address(address),
+            Type::DGRAM,
+            Some(Protocol::UDP),
+        )
+    };
+    let mut socket = open()?;
+    let system = usable_buffer(socket.recv_buffer_size().unwrap_or(0));
     if buffer_bytes > 0 {
         if let Err(error) = socket.set_recv_buffer_size(buffer_bytes) {
             tracing::warn!(%error, buffer_bytes, "cannot set the RADIUS receive buffer size");
         }
-        let granted = usable_buffer(socket.recv_buffer_size().unwrap_or(0));
+        let mut granted = usable_buffer(socket.recv_buffer_size().unwrap_or(0));
+        // Asking for more never ends with less than the system's default (as a
+        // `net.core.rmem_max` below `net.core.rmem_default` would make it): a fresh socket
+        // keeps the default.
+        if buffer_bytes > system && granted < system {
+            socket = open()?;
+            granted = system;
+        }
         if granted < buffer_bytes {
             tracing::warn!(
                 %address,
