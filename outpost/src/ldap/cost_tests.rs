@@ -27,7 +27,10 @@ fn snapshot(users: usize, groups: usize, values: usize) -> ConfigSnapshot {
         name: format!("User {i}"),
         email: format!("user{i}@example.com"),
         is_active: true,
-        attributes: json!({"tags": tags}).as_object().cloned().unwrap_or_default(),
+        attributes: json!({"tags": tags})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         group_ids: vec![1, 100 + (i % groups) as i64],
         credential_epoch: 1,
         has_totp: false,

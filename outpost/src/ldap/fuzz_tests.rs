@@ -108,7 +108,9 @@ pub(super) fn shared_with(snapshot: ConfigSnapshot) -> Arc<Shared> {
         )),
         metrics: LdapMetrics::register(&prometheus::Registry::new()).expect("metrics"),
         tls: None,
-        scans: Arc::new(tokio::sync::Semaphore::new(super::session::concurrent_scans())),
+        scans: Arc::new(tokio::sync::Semaphore::new(
+            super::session::concurrent_scans(),
+        )),
     })
 }
 

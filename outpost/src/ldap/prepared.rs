@@ -43,14 +43,20 @@ enum Node {
         wanted: String,
     },
     /// An OR of case-ignore equalities on one attribute: the prepared values.
-    EqualAny { attr: Attr, wanted: HashSet<String> },
+    EqualAny {
+        attr: Attr,
+        wanted: HashSet<String>,
+    },
     /// `memberOf` equal to one of these groups (the set holds `EntryRef::Group`s).
     MemberOf(HashSet<EntryRef>),
     /// `member`/`uniqueMember` equal to one of these users or groups.
     Member(HashSet<EntryRef>),
     /// `entryDN` equal to one of these entries.
     EntryIs(HashSet<EntryRef>),
-    Substring { attr: Attr, parts: Substrings },
+    Substring {
+        attr: Attr,
+        parts: Substrings,
+    },
     /// `>=` (`at_least`) or `<=`.
     Ordering {
         attr: Attr,
@@ -63,7 +69,11 @@ enum Node {
         member_of: bool,
         target: Option<EntryRef>,
     },
-    Bits { attr: Attr, mask: i64, all: bool },
+    Bits {
+        attr: Attr,
+        mask: i64,
+        all: bool,
+    },
 }
 
 impl PreparedFilter {
@@ -86,7 +96,9 @@ impl PreparedFilter {
     pub fn node_count(&self) -> usize {
         fn count(node: &Node) -> usize {
             match node {
-                Node::And(children) | Node::Or(children) => 1 + children.iter().map(count).sum::<usize>(),
+                Node::And(children) | Node::Or(children) => {
+                    1 + children.iter().map(count).sum::<usize>()
+                }
                 Node::Not(child) => 1 + count(child),
                 _ => 1,
             }
@@ -171,11 +183,12 @@ impl Builder<'_> {
                     }
                     None => sets.push((attr, HashSet::from([wanted]))),
                 },
-                Node::EqualAny { attr, wanted } => match sets.iter_mut().find(|(a, _)| *a == attr)
-                {
-                    Some((_, set)) => set.extend(wanted),
-                    None => sets.push((attr, wanted)),
-                },
+                Node::EqualAny { attr, wanted } => {
+                    match sets.iter_mut().find(|(a, _)| *a == attr) {
+                        Some((_, set)) => set.extend(wanted),
+                        None => sets.push((attr, wanted)),
+                    }
+                }
                 Node::MemberOf(targets) => member_of.get_or_insert_default().extend(targets),
                 Node::Member(targets) => member.get_or_insert_default().extend(targets),
                 other => rest.push(other),
@@ -210,7 +223,9 @@ impl Builder<'_> {
                     // Every entry but the subschema entry itself has this one value.
                     let wanted = dn::normalize(value).is_some_and(|d| d == SUBSCHEMA_DN);
                     return if wanted {
-                        Node::Not(Box::new(Node::EntryIs(HashSet::from([EntryRef::Subschema]))))
+                        Node::Not(Box::new(Node::EntryIs(HashSet::from([
+                            EntryRef::Subschema,
+                        ]))))
                     } else {
                         Node::Constant(Truth::False)
                     };
@@ -416,7 +431,11 @@ impl Node {
                 attr,
                 matcher: Matcher::CaseIgnore,
                 wanted,
-            } => values.lower(*attr).iter().any(|v| v.trim() == wanted).into(),
+            } => values
+                .lower(*attr)
+                .iter()
+                .any(|v| v.trim() == wanted)
+                .into(),
             Node::Equal {
                 attr,
                 matcher,

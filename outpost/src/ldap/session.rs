@@ -5,8 +5,8 @@
 
 use super::Shared;
 use super::bind::{self, BindName};
-use super::rootdse::{OID_PAGED_RESULTS, OID_START_TLS};
 use super::prepared::PreparedFilter;
+use super::rootdse::{OID_PAGED_RESULTS, OID_START_TLS};
 use super::search::{self, Matched, Plan, Reader, SearchQuery, Selection};
 use super::view::{DirectoryView, EntryRef};
 use ldap3_proto::control::LdapControl;
@@ -460,8 +460,7 @@ impl Session {
             String::from_utf8_lossy(&request.val).into_owned(),
         );
         let present = ldap3_proto::proto::LdapFilter::Present(request.atype.clone());
-        if PreparedFilter::new(&view, &present).evaluate(&view, entry)
-            != super::filter::Truth::True
+        if PreparedFilter::new(&view, &present).evaluate(&view, entry) != super::filter::Truth::True
         {
             return failure(
                 LdapResultCode::NoSuchAttribute,

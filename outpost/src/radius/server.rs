@@ -58,7 +58,14 @@ pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Res
         let addr = socket.local_addr()?;
         #[cfg(target_os = "linux")]
         if let Some(inode) = udp_socket::inode(&socket) {
-            inodes.push((if port == Port::Auth { "auth" } else { "accounting" }, inode));
+            inodes.push((
+                if port == Port::Auth {
+                    "auth"
+                } else {
+                    "accounting"
+                },
+                inode,
+            ));
         }
         tracing::info!(%addr, "RADIUS {} listening", if port == Port::Auth { "authentication" } else { "accounting" });
         context.listening_on(name, addr);

@@ -50,9 +50,8 @@ pub fn bind(address: SocketAddr, buffer_bytes: usize, setting: &str) -> std::io:
     }
     socket.bind(&address.into())?;
     socket.set_nonblocking(true)?;
-    let socket = UdpSocket::from_std(socket.into()).map_err(|error| {
-        std::io::Error::new(error.kind(), format!("{setting}: {error}"))
-    })?;
+    let socket = UdpSocket::from_std(socket.into())
+        .map_err(|error| std::io::Error::new(error.kind(), format!("{setting}: {error}")))?;
     Ok(socket)
 }
 
@@ -72,7 +71,10 @@ pub fn inode(socket: &UdpSocket) -> Option<u64> {
     use std::os::fd::AsRawFd;
     let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
     let link = link.to_str()?;
-    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// The `drops` column of the socket with `inode` in a `/proc/net/udp` or `/proc/net/udp6` table:
