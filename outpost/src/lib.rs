@@ -319,8 +319,6 @@ pub async fn start_with(
         })
     };
     let follow = tokio::spawn(follow_core(
-        contact,
-        connected_rx.clone(),
         config_rx.clone(),
         unbound,
         stop_rx.clone(),
@@ -344,23 +342,14 @@ pub async fn start_with(
     })
 }
 
-/// Records the control channel's ups and downs in `contact` (the runtime's `connected` signal
-/// is the source) and reports unbound providers in each new configuration.
+/// Reports unbound providers in each new configuration.
 async fn follow_core(
-    contact: core_contact::CoreContact,
-    mut connected: watch::Receiver<bool>,
     mut config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
     unbound: unbound::UnboundReport,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            changed = connected.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                contact.channel(*connected.borrow_and_update());
-            }
             changed = config.changed() => {
                 if changed.is_err() {
                     return;
