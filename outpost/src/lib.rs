@@ -318,11 +318,7 @@ pub async fn start_with(
                 .await;
         })
     };
-    let follow = tokio::spawn(follow_core(
-        config_rx.clone(),
-        unbound,
-        stop_rx.clone(),
-    ));
+    let follow = tokio::spawn(follow_core(config_rx.clone(), unbound, stop_rx.clone()));
     let run = tokio::spawn(runtime.run(stop_rx));
     let mut tasks = vec![run, observe, follow];
     tasks.extend(queue.tasks);
