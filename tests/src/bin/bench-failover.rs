@@ -5,6 +5,7 @@
 //!   latest revision, and from the restarted core's first ready answer;
 //! - with `--postgres URL`: the time from the death of the replica an outpost uses to that
 //!   outpost serving a new change made through the other replica (several rounds).
+//!
 //! Run with `scripts/bench-failover`. Not a test.
 
 use anyhow::Context;
