@@ -331,14 +331,37 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-/// The kernel's drop count for the UDP socket bound to `port` on the loopback.
-fn kernel_drops(port: u16) -> Option<u64> {
+/// The `/proc/net/udp` row of the socket bound to `port` on the loopback, split in fields.
+fn udp_row(port: u16) -> Option<Vec<String>> {
     let table = std::fs::read_to_string("/proc/net/udp").ok()?;
     let local = format!("0100007F:{port:04X}");
     table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        (fields.get(1) == Some(&local.as_str())).then(|| fields.get(12)?.parse().ok())?
+        let fields: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        (fields.get(1) == Some(&local)).then_some(fields)
     })
+}
+
+/// The kernel's drop count for the UDP socket bound to `port` on the loopback.
+fn kernel_drops(port: u16) -> Option<u64> {
+    udp_row(port)?.get(12)?.parse().ok()
+}
+
+/// Waits until the socket on `port` has nothing left to read (`rx_queue` is 0).
+async fn drained(port: u16) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let queued = udp_row(port)
+            .and_then(|row| row.get(4).cloned())
+            .and_then(|tx_rx| {
+                let rx = tx_rx.split(':').nth(1)?.to_owned();
+                u64::from_str_radix(&rx, 16).ok()
+            });
+        if queued == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the outpost did not read what was queued");
 }
 
 /// Runs the outpost binary as a process for `token` with its RADIUS ports on the loopback and
@@ -474,7 +497,9 @@ async fn radius_receive_drops_are_exported() {
             exported, paused as f64,
             "{label}: the metric is the kernel's count"
         );
-        // A reader at work: only what arrives faster than it reads is dropped.
+        // A reader at work (once it has read the backlog): only what arrives faster than it
+        // reads is dropped.
+        drained(port).await;
         burst(auth, BURST).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let reading = kernel_drops(port).expect("listed") - paused;
