@@ -427,32 +427,28 @@ async fn start_outpost_on_clock(
 
 /// The `redoubt-core` binary built next to the test binary.
 pub fn core_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> -> target/<profile>/redoubt-core
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = profile_dir.join("redoubt-core");
-    assert!(
-        binary.exists(),
-        "{} is missing: build it first with `cargo build -p redoubt-core`",
-        binary.display()
-    );
-    binary
+    built_binary("redoubt-core", "redoubt-core")
 }
 
 /// The `redoubt-outpost` binary built next to the test binary.
 pub fn outpost_binary() -> PathBuf {
+    built_binary("redoubt-outpost", "redoubt-outpost-bin")
+}
+
+/// `name`, built by `package` in the profile directory of the running executable: a test
+/// (`target/<profile>/deps/<test>`) or a benchmark binary (`target/<profile>/<bench>`).
+fn built_binary(name: &str, package: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = profile_dir.join("redoubt-outpost");
+    let dir = exe.parent().expect("the executable's directory");
+    let profile_dir = if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target dir")
+    } else {
+        dir
+    };
+    let binary = profile_dir.join(name);
     assert!(
         binary.exists(),
-        "{} is missing: build it first with `cargo build -p redoubt-outpost-bin`",
+        "{} is missing: build it first with `cargo build -p {package}`",
         binary.display()
     );
     binary
