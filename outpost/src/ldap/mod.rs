@@ -20,6 +20,8 @@ pub mod server;
 pub mod session;
 pub mod view;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod fuzz_tests;
 

@@ -24,6 +24,8 @@ pub mod reply;
 pub mod request;
 pub mod server;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod fuzz_tests;
 
