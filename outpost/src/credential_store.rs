@@ -39,16 +39,20 @@ struct Header {
 #[derive(Debug, Clone)]
 pub struct CredentialStore {
     dir: PathBuf,
-    core_url: String,
+    /// The core's URLs (replicas of one core), as `state::StateStore` keeps them.
+    core_urls: Vec<String>,
     fingerprint: String,
 }
 
 impl CredentialStore {
-    /// The store of `token` at `core_url` in `dir`.
-    pub fn new(dir: &Path, core_url: &str, token: &str) -> Self {
+    /// The store of `token` at the core `core_urls` lists in `dir`.
+    pub fn new(dir: &Path, core_urls: &[String], token: &str) -> Self {
         Self {
             dir: dir.to_owned(),
-            core_url: core_url.trim_end_matches('/').to_owned(),
+            core_urls: core_urls
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .collect(),
             fingerprint: crate::state::fingerprint(token),
         }
     }
@@ -78,6 +82,14 @@ impl CredentialStore {
         Ok(key)
     }
 
+    /// Whether a file written for `written_for` (a comma-separated URL list) is this core's:
+    /// replicas may be added or removed, so one URL in common is enough.
+    fn same_core(&self, written_for: &str) -> bool {
+        written_for
+            .split(',')
+            .any(|url| self.core_urls.iter().any(|u| u == url.trim()))
+    }
+
     /// The saved entries, if the file is this identity's; a reason is logged otherwise.
     pub fn load(&self) -> Vec<StoredEntry> {
         let path = self.dir.join(CACHE_FILE);
@@ -97,7 +109,7 @@ impl CredentialStore {
         };
         if header.format != FORMAT
             || header.version != VERSION
-            || header.core_url != self.core_url
+            || !self.same_core(&header.core_url)
             || header.token_fingerprint != self.fingerprint
         {
             tracing::warn!(path = %path.display(), "ignoring the credential cache: written for another core, token or version");
@@ -113,7 +125,7 @@ impl CredentialStore {
         let header = Header {
             format: FORMAT.to_owned(),
             version: VERSION,
-            core_url: self.core_url.clone(),
+            core_url: self.core_urls.join(","),
             token_fingerprint: self.fingerprint.clone(),
         };
         let mut bytes = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
@@ -156,7 +168,7 @@ pub fn persistent_cache(context: &ModuleContext) -> CredentialCache {
     }
     let store = CredentialStore::new(
         &settings.state_dir,
-        settings.base_url(),
+        &settings.core_urls(),
         settings.token.trim(),
     );
     let key = match store.load_or_create_key() {
@@ -230,7 +242,7 @@ mod tests {
     #[test]
     fn key_and_entries_are_private_and_tied_to_the_identity() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = CredentialStore::new(dir.path(), "http://core:9000", "rdt_a");
+        let store = CredentialStore::new(dir.path(), &["http://core:9000".to_owned()], "rdt_a");
         let key = store.load_or_create_key().expect("key");
         assert_eq!(store.load_or_create_key().expect("key again"), key);
         let clock = Arc::new(ManualClock::new(1_800_000_000));
@@ -277,7 +289,7 @@ mod tests {
         assert!(!text.contains("rdt_a"));
         assert_eq!(store.load().len(), 1);
         assert!(
-            CredentialStore::new(dir.path(), "http://core:9000", "rdt_b")
+            CredentialStore::new(dir.path(), &["http://core:9000".to_owned()], "rdt_b")
                 .load()
                 .is_empty()
         );

@@ -21,8 +21,8 @@ pub mod fuzz_api;
 mod fuzzing;
 #[cfg(feature = "ldap")]
 pub mod ldap;
-pub mod lock_book;
 pub mod listener;
+pub mod lock_book;
 pub mod module;
 pub mod observe;
 #[cfg(feature = "proxy")]

@@ -201,13 +201,10 @@ async fn ldap_idle_and_slow_clients_from_one_address_do_not_starve_others() {
     let bind = |source| async move {
         let stream = connect_from(source, ldap).await.expect("connect");
         let mut client = LdapClient::over(stream).expect("client");
-        let code = tokio::time::timeout(
-            FAST,
-            client.bind(&user_dn("alice"), "alice-password"),
-        )
-        .await
-        .expect("bind answered in time")
-        .expect("bind answered");
+        let code = tokio::time::timeout(FAST, client.bind(&user_dn("alice"), "alice-password"))
+            .await
+            .expect("bind answered in time")
+            .expect("bind answered");
         (code, client)
     };
     // 1,500 idle connections from one address: all but 20 are closed at once, and another

@@ -272,12 +272,7 @@ async fn serve(
         let mut writer = FramedWrite::new(write, LdapCodec::default());
         let abandoned = Arc::new(Mutex::new(HashSet::new()));
         let (tx, mut rx) = mpsc::channel(PIPELINE);
-        let mut reading = tokio::spawn(read_loop(
-            reader,
-            tx,
-            abandoned.clone(),
-            message_timeout,
-        ));
+        let mut reading = tokio::spawn(read_loop(reader, tx, abandoned.clone(), message_timeout));
         let mut upgrade = false;
         loop {
             let incoming = tokio::select! {
@@ -434,7 +429,8 @@ async fn read_loop(
 async fn next_message(
     reader: &mut Reader,
     message_timeout: Duration,
-) -> Result<Option<Result<LdapMsg, <LdapCodec as tokio_util::codec::Decoder>::Error>>, &'static str> {
+) -> Result<Option<Result<LdapMsg, <LdapCodec as tokio_util::codec::Decoder>::Error>>, &'static str>
+{
     let idle = tokio::time::sleep(IDLE_TIMEOUT);
     tokio::pin!(idle);
     let mut started: Option<Pin<Box<tokio::time::Sleep>>> = None;

@@ -243,7 +243,9 @@ impl HeaderAuth {
             source_address: Some(source.to_string()),
             details: serde_json::Map::new(),
         };
-        match credential_check::check(&self.no_cache, None, core, None, &request, true, |_| None).await {
+        match credential_check::check(&self.no_cache, None, core, None, &request, true, |_| None)
+            .await
+        {
             Verdict::Accepted(user, _) => {
                 let now = now_ms.div_euclid(1000);
                 let ttl = if user.used_totp {

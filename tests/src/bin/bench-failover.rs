@@ -5,6 +5,7 @@
 //!   latest revision, and from the restarted core's first ready answer;
 //! - with `--postgres URL`: the time from the death of the replica an outpost uses to that
 //!   outpost serving a new change made through the other replica (several rounds).
+//!
 //! Run with `scripts/bench-failover`. Not a test.
 
 use anyhow::Context;
@@ -74,7 +75,11 @@ async fn proxy_outpost(core: &CoreProcess, name: &str, settings: serde_json::Val
 }
 
 /// An outpost runtime in this process with every listener but metrics off.
-async fn outpost(url: &str, token: &str, state: &std::path::Path) -> anyhow::Result<RunningOutpost> {
+async fn outpost(
+    url: &str,
+    token: &str,
+    state: &std::path::Path,
+) -> anyhow::Result<RunningOutpost> {
     let settings = OutpostSettings {
         url: url.to_owned(),
         token: token.to_owned(),
@@ -96,7 +101,8 @@ async fn outpost(url: &str, token: &str, state: &std::path::Path) -> anyhow::Res
 }
 
 async fn all_at(outposts: &[RunningOutpost], revision: i64, limit: Duration) -> anyhow::Result<()> {
-    let wait = futures_util::future::join_all(outposts.iter().map(|o| o.wait_for_revision(revision)));
+    let wait =
+        futures_util::future::join_all(outposts.iter().map(|o| o.wait_for_revision(revision)));
     tokio::time::timeout(limit, wait)
         .await
         .map(|_| ())
@@ -105,7 +111,10 @@ async fn all_at(outposts: &[RunningOutpost], revision: i64, limit: Duration) -> 
 
 async fn restart_with_many_outposts(count: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let database = format!("sqlite://{}?mode=rwc", dir.path().join("redoubt.db").display());
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("redoubt.db").display()
+    );
     let admin = secret();
     let mut core = CoreProcess::start(&dir.path().join("core"), &database, &secret(), &admin).await;
     let token = proxy_outpost(&core, "fleet", json!({"expected_replicas": count})).await;
@@ -123,7 +132,10 @@ async fn restart_with_many_outposts(count: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         // A change made the moment the core is back.
         core.api
-            .post("/api/v1/groups", json!({"name": format!("after-restart-{round}")}))
+            .post(
+                "/api/v1/groups",
+                json!({"name": format!("after-restart-{round}")}),
+            )
             .await
             .expect(201);
         let revision = core.revision().await;
@@ -152,9 +164,11 @@ async fn replica_death(server: &str) -> anyhow::Result<()> {
     let mut url = url::Url::parse(server)?;
     url.set_path(&name);
     let result = replica_rounds(url.as_str()).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
     result
 }
 
@@ -168,28 +182,46 @@ async fn replica_rounds(database: &str) -> anyhow::Result<()> {
     let token = proxy_outpost(&cores[0], "pair", json!({"heartbeat_interval_seconds": 1})).await;
     let urls = format!("{},{}", cores[0].url, cores[1].url);
     let running = outpost(&urls, &token, &dir.path().join("outpost")).await?;
-    all_at(std::slice::from_ref(&running), cores[0].revision().await, Duration::from_secs(30)).await?;
+    all_at(
+        std::slice::from_ref(&running),
+        cores[0].revision().await,
+        Duration::from_secs(30),
+    )
+    .await?;
     let mut times = Vec::new();
     for round in 0..5 {
-        let current = current_endpoint(&running).await.context("the endpoint in use")?;
+        let current = current_endpoint(&running)
+            .await
+            .context("the endpoint in use")?;
         let victim = usize::from(current != cores[0].url);
         let survivor = 1 - victim;
         let killed = Instant::now();
         cores[victim].kill().await;
         cores[survivor]
             .api
-            .post("/api/v1/groups", json!({"name": format!("replica-round-{round}")}))
+            .post(
+                "/api/v1/groups",
+                json!({"name": format!("replica-round-{round}")}),
+            )
             .await
             .expect(201);
         let revision = cores[survivor].revision().await;
-        all_at(std::slice::from_ref(&running), revision, Duration::from_secs(60)).await?;
+        all_at(
+            std::slice::from_ref(&running),
+            revision,
+            Duration::from_secs(60),
+        )
+        .await?;
         times.push(killed.elapsed());
         cores[victim].restart().await;
         // Back on its preferred replica before the next round.
         let preferred = cores[victim].url.clone();
         let back = Instant::now();
         while current_endpoint(&running).await.as_deref() != Some(preferred.as_str()) {
-            anyhow::ensure!(back.elapsed() < Duration::from_secs(30), "no return to {preferred}");
+            anyhow::ensure!(
+                back.elapsed() < Duration::from_secs(30),
+                "no return to {preferred}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
