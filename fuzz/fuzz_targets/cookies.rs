@@ -39,10 +39,20 @@ static CORE: LazyLock<CoreCookies> = LazyLock::new(|| {
     };
     let genuine = session.seal(&sealer).expect("the core seals");
     let mut headers = HeaderMap::new();
-    let value = format!("{}={genuine}", cookies::wire_name(core_session::COOKIE, true));
-    headers.insert(COOKIE, HeaderValue::from_str(&value).expect("a header value"));
+    let value = format!(
+        "{}={genuine}",
+        cookies::wire_name(core_session::COOKIE, true)
+    );
+    headers.insert(
+        COOKIE,
+        HeaderValue::from_str(&value).expect("a header value"),
+    );
     let read = cookies::get(&headers, core_session::COOKIE, true).expect("the cookie reads");
-    assert_eq!(Session::open(&sealer, &read, NOW), Ok(session.clone()), "genuine opens");
+    assert_eq!(
+        Session::open(&sealer, &read, NOW),
+        Ok(session.clone()),
+        "genuine opens"
+    );
     CoreCookies {
         sealer,
         genuine,

@@ -13,8 +13,7 @@ use crate::proxy::fixtures::{sample, session};
 use crate::proxy::headers::find_cookie;
 use crate::proxy::login::state_cookie_name;
 use crate::proxy::session::{
-    LoginState, Session, open_session, open_state, seal_session, seal_state, session_aad,
-    state_aad,
+    LoginState, Session, open_session, open_state, seal_session, seal_state, session_aad, state_aad,
 };
 use crate::proxy::state::ProxyState;
 use http::{HeaderMap, HeaderValue, header::COOKIE};
@@ -94,7 +93,11 @@ impl ProxyCookieTarget {
             if let Check::Session { session, .. } =
                 check_session(&self.state, provider, value, NOW_MS)
             {
-                assert_eq!(value, Some(self.cookie.as_str()), "only the genuine cookie passes");
+                assert_eq!(
+                    value,
+                    Some(self.cookie.as_str()),
+                    "only the genuine cookie passes"
+                );
                 assert_eq!(*session, self.session, "the genuine cookie opens as sealed");
             }
             let state_name = state_cookie_name(provider.id, BINDING);
@@ -111,8 +114,12 @@ impl ProxyCookieTarget {
     /// opens both.
     pub fn run_sealed(&self, plaintext: &[u8]) {
         let provider = &self.state.providers[0];
-        if let Some(cookie) = self.state.keys.seal(&provider.session_aad, plaintext, [7; 24])
-            && let Ok(opened) = open_session(&self.state.keys, &provider.session_aad, &cookie, NOW_MS)
+        if let Some(cookie) = self
+            .state
+            .keys
+            .seal(&provider.session_aad, plaintext, [7; 24])
+            && let Ok(opened) =
+                open_session(&self.state.keys, &provider.session_aad, &cookie, NOW_MS)
         {
             assert!(
                 opened.value.exp.saturating_mul(1000) > NOW_MS,
@@ -120,12 +127,21 @@ impl ProxyCookieTarget {
                 opened = opened.value
             );
             assert!(!opened.stale_key, "sealed with the newest key");
-            assert_eq!(session_aad(provider.id, &provider.cookie_name), provider.session_aad);
+            assert_eq!(
+                session_aad(provider.id, &provider.cookie_name),
+                provider.session_aad
+            );
         }
-        if let Some(sealed) = self.state.keys.seal(&state_aad(provider.id), plaintext, [8; 24])
+        if let Some(sealed) = self
+            .state
+            .keys
+            .seal(&state_aad(provider.id), plaintext, [8; 24])
             && let Ok(login) = open_state(&self.state.keys, provider.id, &sealed, NOW_MS)
         {
-            assert_eq!(login.provider_id, provider.id, "a state opens for its provider only");
+            assert_eq!(
+                login.provider_id, provider.id,
+                "a state opens for its provider only"
+            );
             assert!(login.exp > NOW_MS, "an expired state never opens");
         }
     }

@@ -80,8 +80,14 @@ impl ForwardedTarget {
                 !whole.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#'),
                 "no whitespace, control or fragment: {whole:?}"
             );
-            assert!(whole.starts_with(&url.origin()), "the URL starts with its origin");
-            assert!(HeaderValue::from_str(&whole).is_ok(), "fits a header: {whole:?}");
+            assert!(
+                whole.starts_with(&url.origin()),
+                "the URL starts with its origin"
+            );
+            assert!(
+                HeaderValue::from_str(&whole).is_ok(),
+                "fits a header: {whole:?}"
+            );
         }
         set_forwarded(&mut headers, peer, https, host.as_deref(), &self.trusted);
         let single = |name: &str| -> Vec<&str> {
@@ -96,7 +102,10 @@ impl ForwardedTarget {
         if self.trusted.contains(peer) {
             let chain = single("x-forwarded-for");
             assert!(
-                chain.last().and_then(|c| c.rsplit(',').next()).map(str::trim)
+                chain
+                    .last()
+                    .and_then(|c| c.rsplit(',').next())
+                    .map(str::trim)
                     == Some(peer_text.as_str()),
                 "the chain ends with the peer: {chain:?}"
             );
@@ -107,12 +116,23 @@ impl ForwardedTarget {
             );
             assert!(!proto.is_empty(), "X-Forwarded-Proto is set");
         } else {
-            assert_eq!(single("x-forwarded-for"), [peer_text.as_str()], "XFF is the peer");
-            assert_eq!(single("x-real-ip"), [peer_text.as_str()], "X-Real-IP is the peer");
+            assert_eq!(
+                single("x-forwarded-for"),
+                [peer_text.as_str()],
+                "XFF is the peer"
+            );
+            assert_eq!(
+                single("x-real-ip"),
+                [peer_text.as_str()],
+                "X-Real-IP is the peer"
+            );
             assert_eq!(proto, [if https { "https" } else { "http" }], "our scheme");
             assert!(single("forwarded").is_empty(), "no Forwarded claim passes");
             let forwarded_host = single("x-forwarded-host");
-            assert!(forwarded_host.len() <= 1, "one X-Forwarded-Host: {forwarded_host:?}");
+            assert!(
+                forwarded_host.len() <= 1,
+                "one X-Forwarded-Host: {forwarded_host:?}"
+            );
         }
     }
 }

@@ -64,7 +64,10 @@ impl RadiusTarget {
         };
         let request = Packet::decode(datagram).expect("only a decoded request is answered");
         let answer = Packet::decode(&reply).expect("our replies decode");
-        assert_eq!(answer.identifier, request.identifier, "a reply answers its request");
+        assert_eq!(
+            answer.identifier, request.identifier,
+            "a reply answers its request"
+        );
         assert!(
             reply_is_authentic(&reply, request.code, &request.authenticator, secret),
             "a reply is signed for its request: {answer:?}"

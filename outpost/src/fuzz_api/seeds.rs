@@ -92,13 +92,26 @@ fn radius_packet() -> Vec<Vec<u8>> {
 fn control_message() -> Vec<Vec<u8>> {
     let held = super::control::held();
     let directory = held.config.directory.clone().unwrap_or_default();
-    let mut alice = directory.users.first().cloned().expect("the fixture has users");
+    let mut alice = directory
+        .users
+        .first()
+        .cloned()
+        .expect("the fixture has users");
     alice.id = 4;
     alice.username = "dave".into();
-    let mut group = directory.groups.first().cloned().expect("the fixture has groups");
+    let mut group = directory
+        .groups
+        .first()
+        .cloned()
+        .expect("the fixture has groups");
     group.id = 12;
     group.parent_id = Some(11);
-    let provider = held.config.providers.first().cloned().expect("the fixture has providers");
+    let provider = held
+        .config
+        .providers
+        .first()
+        .cloned()
+        .expect("the fixture has providers");
     let changes = ChangeSet {
         from_revision: held.revision,
         revision: held.revision + 1,
@@ -208,7 +221,10 @@ fn forwarded_headers() -> Vec<Vec<u8>> {
             2,
             "x-forwarded-proto: http, https\nx-forwarded-host: [2001:db8::1]:8080, proxy\nx-forwarded-uri: /",
         ),
-        tagged(3, "host: wiki.corp.example\npath: /wiki/Main_Page?action=edit"),
+        tagged(
+            3,
+            "host: wiki.corp.example\npath: /wiki/Main_Page?action=edit",
+        ),
         tagged(
             4 | 8,
             "x-forwarded-for: 198.51.100.2, 10.0.0.3\nx-real-ip: 1.2.3.4\nforwarded: for=1.2.3.4;proto=http\n\

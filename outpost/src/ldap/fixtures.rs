@@ -98,7 +98,8 @@ pub(crate) fn shared() -> Arc<Shared> {
             "http://127.0.0.1:9",
             "token",
         )),
-        metrics: LdapMetrics::register(&prometheus::Registry::new()).expect("metrics register on a fresh registry"),
+        metrics: LdapMetrics::register(&prometheus::Registry::new())
+            .expect("metrics register on a fresh registry"),
         tls: None,
     })
 }

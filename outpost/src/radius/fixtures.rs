@@ -64,7 +64,8 @@ pub(crate) fn snapshot() -> ConfigSnapshot {
 /// What every request shares, over [`snapshot`]; checks that reach the core fail at once.
 pub(crate) fn shared() -> Arc<Shared> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let metrics = RadiusMetrics::register(&prometheus::Registry::new()).expect("metrics register on a fresh registry");
+    let metrics = RadiusMetrics::register(&prometheus::Registry::new())
+        .expect("metrics register on a fresh registry");
     // Nothing listens on port 9 of the loopback: checks that reach the core fail at once.
     let core = CoreApi::new(reqwest::Client::new(), "http://127.0.0.1:9", "token");
     // The channel counts as up, so Status-Server is answered and fuzzed too.
