@@ -4,7 +4,8 @@
 //! `Cookie` headers for `redoubt_session` and `redoubt_csrf` (plain and `__Host-`); 3, the
 //! core's session round trip (a session built from the rest, sealed, opened).
 //!
-//! Invariants: no panic; values read are non-empty cookie octets (the core's at most 4096);
+//! Invariants: no panic; values read are non-empty cookie octets (the core's at most 4096), and
+//! the core's reader and the proxy's agree;
 //! nothing but a genuine sealed cookie opens, and a genuine one opens as sealed; the CSRF check
 //! passes only for equal values of at least 32 bytes. See
 //! `redoubt_outpost::fuzz_api::cookies` for the proxy's side.
@@ -16,6 +17,7 @@ use redoubt_core::auth::seal::Sealer;
 use redoubt_core::web::session::{self as core_session, Session};
 use redoubt_core::web::{cookies, csrf};
 use redoubt_outpost::fuzz_api::cookies::ProxyCookieTarget;
+use redoubt_outpost::proxy::headers::find_cookie;
 use std::sync::LazyLock;
 
 /// When the inputs arrive, Unix seconds (the genuine core session is live).
@@ -83,6 +85,16 @@ fn core_header(bytes: &[u8]) {
     for secure in [false, true] {
         let session = cookies::get(&headers, core_session::COOKIE, secure);
         let token = cookies::get(&headers, csrf::COOKIE, secure);
+        for (name, read) in [(core_session::COOKIE, &session), (csrf::COOKIE, &token)] {
+            // The proxy reads cookies by the same rules, without the core's length cap.
+            match find_cookie(&headers, &cookies::wire_name(name, secure)) {
+                None => assert_eq!(*read, None, "the proxy's reader finds no {name}"),
+                Some(proxy) if proxy.len() <= 4096 => {
+                    assert_eq!(read.as_deref(), Some(proxy), "both readers agree on {name}")
+                }
+                Some(_) => {}
+            }
+        }
         for value in session.iter().chain(&token) {
             assert!(
                 !value.is_empty()

@@ -5,9 +5,10 @@
 //! [`server::handle`] with fresh per-request state (no retransmission or challenge carried
 //! over from another input).
 //!
-//! Invariants: no panic; every reply decodes, carries the request's identifier and is
-//! authentic for the request under the client's secret; nothing but a Status-Server is
-//! accepted (the core is unreachable and the cache empty).
+//! Invariants: no panic; a packet that decodes encodes to the same octets; every reply
+//! decodes, carries the request's identifier and is authentic for the request under the
+//! client's secret; nothing but a Status-Server is accepted (the core is unreachable and the
+//! cache empty).
 
 use crate::radius::Shared;
 use crate::radius::authenticator::{reply_is_authentic, sign_request};
@@ -49,6 +50,9 @@ impl RadiusTarget {
         } else {
             (IpAddr::V4(Ipv4Addr::new(192, 168, 1, 9)), LAX)
         };
+        if let Ok(packet) = Packet::decode(datagram) {
+            round_trips(&packet, datagram);
+        }
         let signed = match Packet::decode(datagram) {
             Ok(packet) if flags & 4 != 0 => sign_request(packet, secret).ok(),
             _ => None,
@@ -64,6 +68,7 @@ impl RadiusTarget {
         };
         let request = Packet::decode(datagram).expect("only a decoded request is answered");
         let answer = Packet::decode(&reply).expect("our replies decode");
+        round_trips(&answer, &reply);
         assert_eq!(
             answer.identifier, request.identifier,
             "a reply answers its request"
@@ -79,5 +84,17 @@ impl RadiusTarget {
                 "only Status-Server is accepted without the core"
             );
         }
+    }
+}
+
+/// A decoded packet encodes to exactly the octets its length field covered.
+fn round_trips(packet: &Packet, datagram: &[u8]) {
+    let framed = Packet::framed(datagram).expect("a decoded packet is framed");
+    match packet.encode() {
+        Ok(encoded) => assert_eq!(
+            encoded, framed,
+            "a packet re-encodes as it came: {packet:?}"
+        ),
+        Err(error) => panic!("a decoded packet does not encode ({error}): {packet:?}"),
     }
 }
