@@ -140,7 +140,12 @@ impl RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // At least two workers, even on one CPU: a worker busy with protocol work (encoding a
+    // large search answer between yields) then never delays the control channel's heartbeats.
+    // Heavy work itself runs on the blocking pool (directory rebuilds, large LDAP scans).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

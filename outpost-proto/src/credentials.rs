@@ -106,6 +106,11 @@ pub const PROXY_MISCONFIGURED: &str = "proxy_misconfigured";
 /// or offline, so the core's log shows each login whoever answered it.
 pub const CACHED_LOGIN: &str = "cached_login";
 
+/// The event an outpost records for every login it refused while the core was unreachable
+/// (no usable cached credential, or a pair the core had locked), so the core's log shows the
+/// attempts made during an outage too. `detail.reason` says which.
+pub const OFFLINE_REFUSAL: &str = "offline_refusal";
+
 /// Most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 500;
 

@@ -10,8 +10,8 @@ use crate::event_queue::EventQueue;
 use crate::lock_book::LockBook;
 use redoubt_outpost_proto::config::DirectoryUser;
 use redoubt_outpost_proto::credentials::{
-    CACHED_LOGIN, FailureReason, OutpostEvent, VerifiedUser, VerifyCredentialsRequest,
-    VerifyCredentialsResponse,
+    CACHED_LOGIN, FailureReason, OFFLINE_REFUSAL, OutpostEvent, VerifiedUser,
+    VerifyCredentialsRequest, VerifyCredentialsResponse,
 };
 use std::sync::Arc;
 
@@ -75,13 +75,60 @@ pub async fn check<'a>(
     mfa: bool,
     find_user: impl Fn(i64) -> Option<&'a DirectoryUser>,
 ) -> Verdict {
-    let verdict = ask(cache, locks, core, request, mfa, find_user).await;
-    if let (Verdict::Accepted(user, cache_use @ (CacheUse::Hit | CacheUse::Offline)), Some(queue)) =
-        (&verdict, audit)
-    {
-        queue.enqueue_nowait(cached_login(request, user, *cache_use));
+    let (verdict, offline) = ask(cache, locks, core, request, mfa, find_user).await;
+    if let Some(queue) = audit {
+        match (&verdict, offline) {
+            (Verdict::Accepted(user, cache_use @ (CacheUse::Hit | CacheUse::Offline)), _) => {
+                queue.enqueue_nowait(cached_login(request, user, *cache_use));
+            }
+            (Verdict::Refused(_) | Verdict::Unavailable(_), Some(reason)) => {
+                queue.enqueue_nowait(offline_refusal(request, reason));
+            }
+            _ => {}
+        }
     }
     verdict
+}
+
+/// Why a login was refused while the core was unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineRefusal {
+    /// No cached credential matched (never cached, a wrong password, or past
+    /// `credential_offline_seconds`).
+    NoCachedCredential,
+    /// The core had locked this user at this source.
+    Locked,
+}
+
+impl OfflineRefusal {
+    /// The `detail.reason` of the event.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NoCachedCredential => "no_cached_credential",
+            Self::Locked => "locked",
+        }
+    }
+}
+
+/// The event that reports a login refused while the core was unreachable.
+pub fn offline_refusal(request: &VerifyCredentialsRequest, reason: OfflineRefusal) -> OutpostEvent {
+    let mut detail = serde_json::Map::new();
+    detail.insert("reason".into(), reason.label().into());
+    if !request.details.is_empty() {
+        detail.insert(
+            "client".into(),
+            serde_json::Value::Object(request.details.clone()),
+        );
+    }
+    OutpostEvent {
+        provider_id: request.provider_id,
+        action: OFFLINE_REFUSAL.to_owned(),
+        username: Some(request.username.clone()),
+        source_address: request.source_address.clone(),
+        detail,
+        id: None,
+        occurred_at: None,
+    }
 }
 
 /// The event that reports a login answered from the cache: the user by name (as credential
@@ -117,7 +164,7 @@ async fn ask<'a>(
     request: &VerifyCredentialsRequest,
     mfa: bool,
     find_user: impl Fn(i64) -> Option<&'a DirectoryUser>,
-) -> Verdict {
+) -> (Verdict, Option<OfflineRefusal>) {
     let generation = cache.generation();
     let locked = locks.is_some_and(|book| {
         book.is_locked(
@@ -131,9 +178,9 @@ async fn ask<'a>(
         Lookup::Miss
     };
     if let Lookup::Fresh(user) = cached {
-        return Verdict::Accepted(user, CacheUse::Hit);
+        return (Verdict::Accepted(user, CacheUse::Hit), None);
     }
-    match core.verify_credentials(request).await {
+    let verdict = match core.verify_credentials(request).await {
         Ok(VerifyCredentialsResponse::Success { user }) => {
             let user = Arc::new(user);
             if request.totp_code.is_none()
@@ -155,11 +202,20 @@ async fn ask<'a>(
             cache.forget(request.provider_id, &request.username);
             Verdict::Refused(reason)
         }
-        Err(error) if error.is_unreachable() => match cached {
-            Lookup::Offline(user) => Verdict::Accepted(user, CacheUse::Offline),
-            _ if locked => Verdict::Refused(FailureReason::RateLimited),
-            _ => Verdict::Unavailable(error),
-        },
+        Err(error) if error.is_unreachable() => {
+            return match cached {
+                Lookup::Offline(user) => (Verdict::Accepted(user, CacheUse::Offline), None),
+                _ if locked => (
+                    Verdict::Refused(FailureReason::RateLimited),
+                    Some(OfflineRefusal::Locked),
+                ),
+                _ => (
+                    Verdict::Unavailable(error),
+                    Some(OfflineRefusal::NoCachedCredential),
+                ),
+            };
+        }
         Err(error) => Verdict::CoreError(error),
-    }
+    };
+    (verdict, None)
 }

@@ -320,13 +320,7 @@ pub async fn start_with(
                 .await;
         })
     };
-    let follow = tokio::spawn(follow_core(
-        contact,
-        connected_rx.clone(),
-        config_rx.clone(),
-        unbound,
-        stop_rx.clone(),
-    ));
+    let follow = tokio::spawn(follow_core(config_rx.clone(), unbound, stop_rx.clone()));
     let run = tokio::spawn(runtime.run(stop_rx));
     let mut tasks = vec![run, observe, follow];
     tasks.extend(queue.tasks);
@@ -346,23 +340,14 @@ pub async fn start_with(
     })
 }
 
-/// Records the control channel's ups and downs in `contact` (the runtime's `connected` signal
-/// is the source) and reports unbound providers in each new configuration.
+/// Reports unbound providers in each new configuration.
 async fn follow_core(
-    contact: core_contact::CoreContact,
-    mut connected: watch::Receiver<bool>,
     mut config: watch::Receiver<Option<Arc<ConfigSnapshot>>>,
     unbound: unbound::UnboundReport,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
-            changed = connected.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                contact.channel(*connected.borrow_and_update());
-            }
             changed = config.changed() => {
                 if changed.is_err() {
                     return;

@@ -112,6 +112,15 @@ struct Attempts {
 }
 
 impl Runtime {
+    /// Records that the control channel is `up` or not: the `connected` signal, the metric, and
+    /// the contact record Status-Server and readiness read (set here, in the same step, so no
+    /// answer sees a configuration from the channel before the channel counts as up).
+    fn set_connected(&self, up: bool) {
+        self.connected.send_replace(up);
+        self.metrics.connected.set(i64::from(up));
+        self.module_context.contact.channel(up);
+    }
+
     /// Runs until `stop` turns true.
     pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
         if let Some(snapshot) = self.state.load() {
@@ -129,8 +138,7 @@ impl Runtime {
             let started = Instant::now();
             attempts.up = false;
             let result = self.session(&mut attempts, stop.clone()).await;
-            self.connected.send_replace(false);
-            self.metrics.connected.set(0);
+            self.set_connected(false);
             if matches!(result, Ok(End::Stopped)) {
                 return;
             }
@@ -427,8 +435,7 @@ impl Runtime {
                             period = heartbeat_period(Some(heartbeat_interval_seconds));
                             heartbeat = ticker(period);
                             deadline = Instant::now() + silence_limit(period);
-                            self.connected.send_replace(true);
-                            self.metrics.connected.set(1);
+                            self.set_connected(true);
                             if attempts.welcomed {
                                 self.metrics.reconnects.inc();
                             }

@@ -60,6 +60,9 @@ pub struct LimitSettings {
     pub ldap_message_timeout_seconds: u64,
     /// Most LDAP connections open at once (LDAP and LDAPS together); further ones are closed.
     pub ldap_max_connections: usize,
+    /// Receive buffer of each RADIUS UDP socket, in bytes, for bursts; the kernel caps it at
+    /// `net.core.rmem_max` (the log says what it granted). 0 keeps the system default.
+    pub udp_receive_buffer_bytes: usize,
 }
 
 impl Default for LimitSettings {
@@ -71,6 +74,7 @@ impl Default for LimitSettings {
             tls_handshake_timeout_seconds: 10,
             ldap_message_timeout_seconds: 30,
             ldap_max_connections: 4096,
+            udp_receive_buffer_bytes: 8 * 1024 * 1024,
         }
     }
 }

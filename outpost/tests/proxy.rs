@@ -561,7 +561,8 @@ async fn proxy_mode_logs_in_passes_identity_streams_and_upgrades() {
             .expect("jwt")
             .ends_with(".signature")
     );
-    assert_eq!(headers["x-forwarded-for"], "198.51.100.7, 127.0.0.1");
+    // The client is no trusted proxy: the X-Forwarded-For it sent is replaced, not extended.
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], "app.test");
     assert_eq!(headers["host"], h.upstream.to_string());
@@ -867,7 +868,8 @@ async fn forward_auth_per_reverse_proxy() {
             .expect("nginx");
         assert_eq!(r.status(), 401, "{bad}");
     }
-    // Sign-out clears the cookie and goes to the core's end-session with the ID token.
+    // Sign-out changes nothing itself (a GET): it goes to the core's end-session with the ID
+    // token, whose confirmed POST revokes the session everywhere.
     let r = h
         .get("wiki.corp.test", "/outpost.redoubt/sign_out")
         .header("cookie", &cookie)
@@ -879,9 +881,10 @@ async fn forward_auth_per_reverse_proxy() {
         location(&r)
             .starts_with("http://id.test/oauth/end-session?client_id=proxy-3&id_token_hint=")
     );
-    let cleared = set_cookies(r.headers());
-    assert!(cleared[0].starts_with("redoubt_proxy_3=;") && cleared[0].contains("Max-Age=0"));
-    assert!(cleared[0].contains("Domain=corp.test"));
+    assert!(
+        set_cookies(r.headers()).is_empty(),
+        "a GET clears no cookie"
+    );
     // Ping.
     let r = auth("/outpost.redoubt/ping").send().await.expect("ping");
     assert_eq!(r.status(), 204);

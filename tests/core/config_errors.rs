@@ -108,7 +108,7 @@ async fn the_outpost_refuses_wrong_settings_naming_the_variable() {
         ),
         (
             &[("REDOUBT_URL", "core.example.com")],
-            "REDOUBT_URL `core.example.com` must start with http:// or https://",
+            "REDOUBT_URL `core.example.com` does not start with http:// or https://",
         ),
     ];
     for (env, expected) in cases {

@@ -348,7 +348,7 @@ async fn entries_filters_scopes_and_access() {
         &s.ca.ca_file,
     )
     .await;
-    assert_eq!(refused.code, 2, "protocolError: {refused:?}");
+    assert_eq!(refused.code, 11, "adminLimitExceeded: {refused:?}");
     s.outpost.stop().await;
 }
 

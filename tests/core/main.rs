@@ -16,6 +16,7 @@ mod failover;
 mod forwarded;
 mod health;
 mod ldap;
+mod load;
 mod lockout;
 mod login;
 mod offline;

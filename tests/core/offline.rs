@@ -154,6 +154,19 @@ async fn ldap_binds_and_searches_from_the_state_dir_after_a_restart_without_the_
         assert_eq!(event["detail"]["protocol"], "ldap", "{event}");
         assert_eq!(event["source_address"], "127.0.0.1", "{event}");
     }
+    // So is each bind refused during the outage: the wrong password, bob, alice too late.
+    let refused = wait_for_events(&core, "offline_refusal", 3).await;
+    let mut targets: Vec<&str> = refused
+        .iter()
+        .map(|e| e["target"].as_str().unwrap_or_default())
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, ["alice", "alice", "bob"], "{refused:#?}");
+    for event in &refused {
+        assert_eq!(event["outcome"], "failure", "{event}");
+        assert_eq!(event["detail"]["reason"], "no_cached_credential", "{event}");
+        assert_eq!(event["detail"]["protocol"], "ldap", "{event}");
+    }
     outpost.stop().await;
 }
 

@@ -5,7 +5,7 @@
 
 use crate::login::Browser;
 use redoubt_core::oidc::{jwt, keys, pkce};
-use redoubt_tests::TestCore;
+use redoubt_tests::{CoreOptions, TEST_EPOCH, TestCore};
 use serde_json::{Value, json};
 
 const REDIRECT: &str = "https://app.example/callback";
@@ -166,7 +166,12 @@ async fn userinfo(core: &TestCore, access_token: &str) -> (u16, Value) {
 /// A core with alice (in group `staff` under `everyone`) signed in at a browser, and a
 /// confidential client.
 pub(crate) async fn signed_in() -> (TestCore, Browser, Rp, i64) {
-    let core = TestCore::start().await;
+    signed_in_at(TEST_EPOCH).await
+}
+
+/// [`signed_in`] with the core's clock starting at `start`.
+pub(crate) async fn signed_in_at(start: i64) -> (TestCore, Browser, Rp, i64) {
+    let core = TestCore::start_at(CoreOptions::default(), start).await;
     let everyone = core.create_group("everyone").await;
     let staff = core.create_group("staff").await;
     core.nest_group(staff, everyone).await;
@@ -1178,7 +1183,8 @@ async fn an_independent_relying_party_signs_in() {
         eprintln!("SKIPPED: python3-authlib not installed");
         return;
     }
-    let (core, _, rp, alice) = signed_in().await;
+    // authlib checks `exp` and `iat` against the machine's clock: the core's starts there too.
+    let (core, _, rp, alice) = signed_in_at(redoubt_tests::machine_time()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("rp.py");
     std::fs::write(&script, PYTHON_RP).expect("script");

@@ -72,12 +72,23 @@ impl LdapClient {
         filter: LdapFilter,
         attrs: &[&str],
     ) -> anyhow::Result<(usize, LdapResultCode)> {
+        self.search_within(base, filter, attrs, 0).await
+    }
+
+    /// [`Self::search`] with a time limit in seconds (0: the server's own).
+    pub async fn search_within(
+        &mut self,
+        base: &str,
+        filter: LdapFilter,
+        attrs: &[&str],
+        timelimit: i32,
+    ) -> anyhow::Result<(usize, LdapResultCode)> {
         self.send(LdapOp::SearchRequest(LdapSearchRequest {
             base: base.to_owned(),
             scope: LdapSearchScope::Subtree,
             aliases: LdapDerefAliases::Never,
             sizelimit: 0,
-            timelimit: 0,
+            timelimit,
             typesonly: false,
             filter,
             attrs: attrs.iter().map(|a| (*a).to_owned()).collect(),

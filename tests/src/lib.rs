@@ -84,6 +84,16 @@ pub struct CoreOptions {
     pub tweak: Option<SettingsTweak>,
 }
 
+/// The machine's time in unix seconds: where [`TestCore::start_at`] starts the clock of a core
+/// whose peers check its timestamps against their own clock (a relying party validating `exp`).
+pub fn machine_time() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(TEST_EPOCH, |d| {
+            i64::try_from(d.as_secs()).unwrap_or(TEST_EPOCH)
+        })
+}
+
 impl TestCore {
     /// Starts a core with test defaults.
     pub async fn start() -> Self {
@@ -92,6 +102,11 @@ impl TestCore {
 
     /// Starts a core, letting the test adjust settings.
     pub async fn start_with(options: CoreOptions) -> Self {
+        Self::start_at(options, TEST_EPOCH).await
+    }
+
+    /// Starts a core whose (manual) clock starts at `start` (unix seconds).
+    pub async fn start_at(options: CoreOptions, start: i64) -> Self {
         init_logging();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database = database::TestDatabase::create(data_dir.path()).await;
@@ -113,7 +128,7 @@ impl TestCore {
         if let Some(tweak) = options.tweak {
             tweak(&mut settings);
         }
-        let clock = ManualClock::new(TEST_EPOCH);
+        let clock = ManualClock::new(start);
         CURRENT_CLOCK.with_borrow_mut(|current| *current = Some(clock.clone()));
         let mut core = Self {
             url: String::new(),

@@ -21,6 +21,7 @@ const OUTPOST_EVENT_ACTIONS: &[&str] = &[
     "radius_accounting",
     redoubt_outpost_proto::credentials::CACHED_LOGIN,
     redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED,
+    redoubt_outpost_proto::credentials::OFFLINE_REFUSAL,
 ];
 /// Longest event id an outpost may give (128 random bits are 32 hex digits).
 const MAX_EVENT_ID_BYTES: usize = 64;
@@ -178,7 +179,9 @@ async fn record_events(
                 action,
                 target: event.username.unwrap_or_default(),
                 source_address: event.source_address.unwrap_or_default(),
-                outcome: if *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED {
+                outcome: if *action == redoubt_outpost_proto::credentials::PROXY_MISCONFIGURED
+                    || *action == redoubt_outpost_proto::credentials::OFFLINE_REFUSAL
+                {
                     Outcome::Failure
                 } else {
                     Outcome::Success

@@ -7,6 +7,8 @@ use super::view::{DirectoryView, EntryRef};
 use redoubt_outpost_proto::config::DirectoryUser;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 /// The values of one attribute.
 pub type Values<'a> = Vec<Cow<'a, str>>;
@@ -87,17 +89,22 @@ pub const INTEGER_ATTRIBUTES: &[&str] = &[
     "supportedldapversion",
 ];
 
-/// Every attribute name this server knows, canonical; custom attributes come on top.
+/// Every attribute name this server knows, canonical; custom attributes come on top. A hash
+/// lookup: it runs for every requested name and every custom attribute of every entry.
 pub fn known_name(lower: &str) -> Option<&'static str> {
-    USER_ATTRIBUTES
-        .iter()
-        .chain(GROUP_ATTRIBUTES)
-        .chain(OPERATIONAL_ATTRIBUTES)
-        .chain(super::rootdse::ROOTDSE_ATTRIBUTES)
-        .chain(super::rootdse::SUBSCHEMA_ATTRIBUTES)
-        .chain(&["ou", "dc", "o"])
-        .find(|n| n.eq_ignore_ascii_case(lower))
-        .copied()
+    static KNOWN: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
+        USER_ATTRIBUTES
+            .iter()
+            .chain(GROUP_ATTRIBUTES)
+            .chain(OPERATIONAL_ATTRIBUTES)
+            .chain(super::rootdse::ROOTDSE_ATTRIBUTES)
+            .chain(super::rootdse::SUBSCHEMA_ATTRIBUTES)
+            .chain(&["ou", "dc", "o"])
+            .rev()
+            .map(|n| (n.to_ascii_lowercase(), *n))
+            .collect()
+    });
+    KNOWN.get(lower).copied()
 }
 
 /// The user attributes of an entry returned for `*`, canonical names, custom ones included.
@@ -121,8 +128,13 @@ pub fn user_attribute_names(view: &DirectoryView, entry: EntryRef) -> Vec<Cow<'s
         EntryRef::Group(_, g) => Some(&view.group(g).attributes),
         _ => None,
     };
+    // Keys differing only in case are one attribute: the first wins.
+    let mut seen = HashSet::new();
     for key in custom.into_iter().flat_map(|m| m.keys()) {
-        if is_custom_name(key) && !names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+        if is_custom_name(key)
+            && !fixed.iter().any(|n| n.eq_ignore_ascii_case(key))
+            && seen.insert(key.to_ascii_lowercase())
+        {
             names.push(Cow::Owned(key.clone()));
         }
     }
@@ -160,6 +172,20 @@ pub fn values<'v>(view: &'v DirectoryView, entry: EntryRef, lower: &str) -> Valu
         }
         EntryRef::RootDse => super::rootdse::rootdse_values(view, lower),
         EntryRef::Subschema => super::rootdse::subschema_values(lower),
+    }
+}
+
+/// Whether attribute `lower` of `entry` has a value, without producing the values of the
+/// attributes that list members (a group's DNs of thousands of members are never built just
+/// to be counted).
+pub fn has_values(view: &DirectoryView, entry: EntryRef, lower: &str) -> bool {
+    match (entry, lower) {
+        (EntryRef::User(_, u), "memberof") => view.direct_groups(u).next().is_some(),
+        (EntryRef::Group(_, g), "member" | "uniquemember") => {
+            !view.members(g).is_empty() || !view.children(g).is_empty()
+        }
+        (EntryRef::Group(_, g), "memberuid") => !view.members(g).is_empty(),
+        _ => !values(view, entry, lower).is_empty(),
     }
 }
 

@@ -169,7 +169,8 @@ mod tests {
             Selection::parse(&["*".into(), "+".into()]),
             Selection::parse(&["uid".into(), "memberOf".into(), "NOTE".into()]),
             Selection::parse(&["1.1".into()]),
-        ];
+        ]
+        .map(|s| s.expect("a valid selection"));
         let entries = [
             EntryRef::User(0, 0),
             EntryRef::User(0, 1),

@@ -77,8 +77,13 @@ pub(crate) fn snapshot() -> ConfigSnapshot {
 
 /// What a connection shares, over [`snapshot`]; binds that reach the core fail at once.
 pub(crate) fn shared() -> Arc<Shared> {
+    shared_with(snapshot())
+}
+
+/// The state every connection shares, over `snapshot`, with a core that never answers.
+pub(crate) fn shared_with(snapshot: ConfigSnapshot) -> Arc<Shared> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let snapshot = Arc::new(snapshot());
+    let snapshot = Arc::new(snapshot);
     Arc::new(Shared {
         view: RwLock::new(Arc::new(DirectoryView::build(snapshot))),
         cache: CredentialCache::new(
@@ -101,6 +106,9 @@ pub(crate) fn shared() -> Arc<Shared> {
         metrics: LdapMetrics::register(&prometheus::Registry::new())
             .expect("metrics register on a fresh registry"),
         tls: None,
+        scans: Arc::new(tokio::sync::Semaphore::new(
+            super::session::concurrent_scans(),
+        )),
     })
 }
 

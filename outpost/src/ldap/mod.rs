@@ -3,8 +3,8 @@
 //! check and are cached as keyed hashes until the core pushes a change that could alter them.
 //!
 //! Layout: [`dn`] (DN parsing), [`view`] (the tree and its indexes), [`attributes`] and
-//! [`rootdse`] (entry contents), [`filter`] and [`search`] (matching), [`encode`] (result
-//! entries straight to BER), [`bind`] (binds and
+//! [`rootdse`] (entry contents), [`filter`], [`prepared`] and [`search`] (matching),
+//! [`encode`] (result entries straight to BER), [`bind`] (binds and
 //! password changes), [`session`] (one connection's protocol logic, no I/O), [`server`] (the
 //! tokio listeners and connection loop, StartTLS and LDAPS), [`metrics`].
 
@@ -14,6 +14,7 @@ pub mod dn;
 pub mod encode;
 pub mod filter;
 pub mod metrics;
+pub mod prepared;
 pub mod rootdse;
 pub mod search;
 pub mod server;
@@ -22,6 +23,8 @@ pub mod view;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod cost_tests;
 #[cfg(test)]
 mod fuzz_tests;
 
@@ -49,6 +52,9 @@ pub struct Shared {
     pub metrics: LdapMetrics,
     /// The server TLS configuration for LDAPS and StartTLS, if a certificate is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Large search scans running on the blocking pool at once; more wait their turn (within
+    /// their time limit), so heavy searches share the CPU and never take the async workers.
+    pub scans: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -110,6 +116,7 @@ pub async fn start(
         events: context.events.clone(),
         metrics,
         tls,
+        scans: Arc::new(tokio::sync::Semaphore::new(session::concurrent_scans())),
     });
     // Entries carried over from an earlier process count only if the directory held now still
     // agrees with them (same credential epoch, groups, active, provider served).

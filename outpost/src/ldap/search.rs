@@ -5,11 +5,13 @@
 use super::attributes::{self, OPERATIONAL_ATTRIBUTES};
 use super::dn;
 use super::filter::{self, Truth};
+use super::prepared::PreparedFilter;
 use super::view::{DirectoryView, EntryRef};
 use ldap3_proto::proto::{
     LdapFilter, LdapPartialAttribute, LdapResultCode, LdapSearchResultEntry, LdapSearchScope,
 };
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// Who is searching.
@@ -41,23 +43,30 @@ impl SearchFailure {
     }
 }
 
+/// Most distinct attributes a search may name (RFC 4511 4.5.1.8); more are refused with
+/// adminLimitExceeded. Real clients name a few dozen.
+pub const MAX_REQUESTED_ATTRIBUTES: usize = 256;
+
 /// Which attributes to return.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     all_user: bool,
     all_operational: bool,
-    /// Explicitly named attributes, lower-cased, with the name as requested.
-    named: Vec<(String, String)>,
+    /// Explicitly named attributes, distinct: the lower-cased name and the name to answer with
+    /// (canonical for known attributes, else as first requested).
+    named: Vec<(String, Cow<'static, str>)>,
 }
 
 impl Selection {
-    /// From the request's attribute list (RFC 4511 4.5.1.8, RFC 3673).
-    pub fn parse(attrs: &[String]) -> Self {
+    /// From the request's attribute list (RFC 4511 4.5.1.8, RFC 3673). Repeated names count
+    /// once; more than [`MAX_REQUESTED_ATTRIBUTES`] distinct names are refused.
+    pub fn parse(attrs: &[String]) -> Result<Self, SearchFailure> {
         let mut selection = Self::default();
-        let only_none = attrs.len() == 1 && attrs[0] == "1.1";
+        let only_none = attrs.len() == 1 && attrs.first().is_some_and(|a| a == "1.1");
         if attrs.is_empty() {
             selection.all_user = true;
         }
+        let mut seen = HashSet::new();
         for attr in attrs {
             match attr.as_str() {
                 "*" => selection.all_user = true,
@@ -65,24 +74,45 @@ impl Selection {
                 "1.1" => {}
                 // `@objectClass` (RFC 4529): treat as all user attributes.
                 a if a.starts_with('@') => selection.all_user = true,
-                a => selection.named.push((a.to_ascii_lowercase(), a.to_owned())),
+                a => {
+                    let lower = a.to_ascii_lowercase();
+                    if seen.contains(&lower) {
+                        continue;
+                    }
+                    if seen.len() == MAX_REQUESTED_ATTRIBUTES {
+                        return Err(SearchFailure::new(
+                            LdapResultCode::AdminLimitExceeded,
+                            format!(
+                                "a search may name at most {MAX_REQUESTED_ATTRIBUTES} attributes"
+                            ),
+                        ));
+                    }
+                    seen.insert(lower.clone());
+                    let answered = match attributes::known_name(&lower) {
+                        Some(canonical) => Cow::Borrowed(canonical),
+                        None => Cow::Owned(a.to_owned()),
+                    };
+                    selection.named.push((lower, answered));
+                }
             }
         }
         if only_none {
             selection = Self::default();
         }
-        selection
+        Ok(selection)
     }
 }
 
 /// The attributes of `entry` that `selection` asks for, with their values (none when
-/// `types_only`), in answer order; attributes without values are left out.
+/// `types_only`), in answer order; attributes without values are left out. Linear in the
+/// number of attributes asked for and present.
 pub fn selected_attributes<'v>(
     view: &'v DirectoryView,
     entry: EntryRef,
     selection: &Selection,
     types_only: bool,
 ) -> Vec<(Cow<'static, str>, attributes::Values<'v>)> {
+    // The names `*` and `+` give: a few dozen, distinct but for the root DSE's overlap.
     let mut names: Vec<Cow<'static, str>> = Vec::new();
     if selection.all_user {
         names = attributes::user_attribute_names(view, entry);
@@ -103,27 +133,36 @@ pub fn selected_attributes<'v>(
             }
         }
     }
-    for (lower, requested) in &selection.named {
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(lower)) {
-            names.push(match attributes::known_name(lower) {
-                Some(canonical) => Cow::Borrowed(canonical),
-                None => Cow::Owned(requested.clone()),
-            });
-        }
-    }
-    let mut out = Vec::with_capacity(names.len());
+    let mut out = Vec::with_capacity(names.len() + selection.named.len());
     let mut lower = String::new();
+    let mut push = |name: Cow<'static, str>, lower: &str| {
+        let mut values = attributes::values(view, entry, lower);
+        if !values.is_empty() {
+            if types_only {
+                values.clear();
+            }
+            out.push((name, values));
+        }
+    };
+    // Named attributes are distinct already; each is left out if `*` or `+` gave it, found
+    // through a set when comparing with every one would cost more.
+    let given: Option<HashSet<String>> = (names.len().saturating_mul(selection.named.len()) > 64)
+        .then(|| names.iter().map(|n| n.to_ascii_lowercase()).collect());
+    let extra: Vec<&(String, Cow<'static, str>)> = selection
+        .named
+        .iter()
+        .filter(|(named, _)| match &given {
+            Some(given) => !given.contains(named),
+            None => !names.iter().any(|n| n.eq_ignore_ascii_case(named)),
+        })
+        .collect();
     for name in names {
         lower.clear();
         lower.extend(name.chars().map(|c| c.to_ascii_lowercase()));
-        let mut values = attributes::values(view, entry, &lower);
-        if values.is_empty() {
-            continue;
-        }
-        if types_only {
-            values.clear();
-        }
-        out.push((name, values));
+        push(name, &lower);
+    }
+    for (named, answered) in extra {
+        push(answered.clone(), named);
     }
     out
 }
@@ -203,14 +242,89 @@ pub struct Matched {
     pub timed_out: bool,
 }
 
+/// Entries between two looks at the clock while matching with a plain filter (a few nodes); a
+/// larger filter, whose work per entry can reach milliseconds, looks at it for every entry.
+const ENTRIES_PER_CLOCK_CHECK: usize = 16;
+/// Filter nodes up to which a filter counts as plain.
+const PLAIN_FILTER_NODES: usize = 4;
+
+/// A search ready to match: the entries in scope (through the indexes when the filter
+/// allows) and the filter prepared for the view. Building it is cheap; [`Plan::scan`] is the
+/// work, linear in `len()` times the filter's size.
+#[derive(Debug)]
+pub struct Plan {
+    reader: Reader,
+    full: bool,
+    candidates: Vec<EntryRef>,
+    filter: PreparedFilter,
+}
+
+impl Plan {
+    /// Entries the scan will look at.
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// A measure of the scan's work: entries times filter nodes.
+    pub fn work(&self) -> usize {
+        self.candidates
+            .len()
+            .saturating_mul(self.filter.node_count())
+    }
+
+    /// Whether the scan has nothing to look at.
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
+    /// Keeps the candidates the reader may see and the filter matches, until `deadline`.
+    pub fn scan(self, view: &DirectoryView, deadline: Option<Instant>) -> Matched {
+        let mut entries = Vec::new();
+        let every = if self.filter.node_count() <= PLAIN_FILTER_NODES {
+            ENTRIES_PER_CLOCK_CHECK
+        } else {
+            1
+        };
+        for (i, entry) in self.candidates.into_iter().enumerate() {
+            if i % every == 0
+                && let Some(deadline) = deadline
+                && Instant::now() >= deadline
+            {
+                return Matched {
+                    entries,
+                    timed_out: true,
+                };
+            }
+            if visible(view, self.reader, self.full, entry)
+                && self.filter.evaluate(view, entry) == Truth::True
+            {
+                entries.push(entry);
+            }
+        }
+        Matched {
+            entries,
+            timed_out: false,
+        }
+    }
+}
+
 /// Runs the matching phase of a search.
 pub fn run(
     view: &DirectoryView,
     reader: Reader,
     query: &SearchQuery<'_>,
 ) -> Result<Matched, SearchFailure> {
+    Ok(plan(view, reader, query)?.scan(view, query.deadline))
+}
+
+/// Checks the request and plans its matching phase.
+pub fn plan(
+    view: &DirectoryView,
+    reader: Reader,
+    query: &SearchQuery<'_>,
+) -> Result<Plan, SearchFailure> {
     filter::check_complexity(query.filter)
-        .map_err(|e| SearchFailure::new(LdapResultCode::ProtocolError, e.to_string()))?;
+        .map_err(|e| SearchFailure::new(LdapResultCode::AdminLimitExceeded, e.to_string()))?;
     let Some(base_norm) = dn::normalize(query.base) else {
         return Err(SearchFailure::new(
             LdapResultCode::InvalidDNSyntax,
@@ -241,24 +355,12 @@ pub fn run(
             Reader::User { .. } => no_such_object(view, &base_norm),
         });
     }
-    let scope = scope_entries(view, base, query);
-    let mut entries = Vec::new();
-    let mut timed_out = false;
-    for (i, entry) in scope.into_iter().enumerate() {
-        if i % 1024 == 1023
-            && let Some(deadline) = query.deadline
-            && Instant::now() >= deadline
-        {
-            timed_out = true;
-            break;
-        }
-        if visible(view, reader, full, entry)
-            && filter::evaluate(view, entry, query.filter) == Truth::True
-        {
-            entries.push(entry);
-        }
-    }
-    Ok(Matched { entries, timed_out })
+    Ok(Plan {
+        reader,
+        full,
+        candidates: scope_entries(view, base, query),
+        filter: PreparedFilter::new(view, query.filter),
+    })
 }
 
 fn reader_provider(reader: Reader) -> Option<u16> {

@@ -551,7 +551,10 @@ async fn stream_entries(
     let mut sent = 0u64;
     let mut scratch = Vec::with_capacity(1024);
     for (i, entry) in entries.into_iter().enumerate() {
-        if i % 256 == 255 {
+        // Encoding is CPU work the socket rarely waits for: give the worker back to other
+        // tasks (connections, the control channel) whenever this task's budget is spent.
+        tokio::task::consume_budget().await;
+        if i % 64 == 63 {
             let gone = abandoned
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

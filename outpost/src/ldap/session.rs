@@ -5,8 +5,9 @@
 
 use super::Shared;
 use super::bind::{self, BindName};
+use super::prepared::PreparedFilter;
 use super::rootdse::{OID_PAGED_RESULTS, OID_START_TLS};
-use super::search::{self, Reader, SearchQuery, Selection};
+use super::search::{self, Matched, Plan, Reader, SearchQuery, Selection};
 use super::view::{DirectoryView, EntryRef};
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{
@@ -22,6 +23,9 @@ use std::time::{Duration, Instant};
 pub const MAX_SEARCH_TIME: Duration = Duration::from_secs(60);
 /// Most entries one search returns, whatever the client asks.
 pub const MAX_SEARCH_ENTRIES: usize = 500_000;
+/// Scans of at most this much work (entries times filter nodes: index lookups, base searches,
+/// small trees with plain filters) run inline; larger ones run on the blocking pool.
+pub const INLINE_SCAN_WORK: usize = 4096;
 /// Paged searches one connection may keep open.
 const MAX_PAGED_SEARCHES: usize = 8;
 /// How long an untouched paged search is kept.
@@ -156,7 +160,7 @@ impl Session {
                     }),
                 )])
             }
-            LdapOp::SearchRequest(request) => self.search(id, &request, &msg.ctrl),
+            LdapOp::SearchRequest(request) => self.search(id, &request, &msg.ctrl).await,
             LdapOp::CompareRequest(request) => Step::Reply(vec![reply(
                 id,
                 LdapOp::CompareResult(self.compare(&request)),
@@ -241,7 +245,12 @@ impl Session {
         }
     }
 
-    fn search(&mut self, id: i32, request: &LdapSearchRequest, controls: &[LdapControl]) -> Step {
+    async fn search(
+        &mut self,
+        id: i32,
+        request: &LdapSearchRequest,
+        controls: &[LdapControl],
+    ) -> Step {
         let paging = controls.iter().find_map(|c| match c {
             LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
             _ => None,
@@ -267,8 +276,10 @@ impl Session {
             filter: &request.filter,
             deadline: Some(deadline),
         };
-        let matched = match search::run(&view, reader, &query) {
-            Ok(matched) => matched,
+        let planned = Selection::parse(&request.attrs)
+            .and_then(|selection| Ok((selection, search::plan(&view, reader, &query)?)));
+        let (selection, plan) = match planned {
+            Ok(planned) => planned,
             Err(f) => {
                 return Step::Reply(vec![reply(
                     id,
@@ -281,7 +292,22 @@ impl Session {
                 )]);
             }
         };
-        let selection = Selection::parse(&request.attrs);
+        let matched = if plan.work() <= INLINE_SCAN_WORK {
+            plan.scan(&view, Some(deadline))
+        } else {
+            match scan_on_blocking_pool(&self.shared, view.clone(), plan, deadline).await {
+                Some(matched) => matched,
+                None => {
+                    return Step::Reply(vec![reply(
+                        id,
+                        LdapOp::SearchResultDone(failure(
+                            LdapResultCode::OperationsError,
+                            "the search failed inside the server",
+                        )),
+                    )]);
+                }
+            }
+        };
         let mut entries = matched.entries;
         let mut code = if matched.timed_out {
             LdapResultCode::TimeLimitExceeded
@@ -434,13 +460,14 @@ impl Session {
             String::from_utf8_lossy(&request.val).into_owned(),
         );
         let present = ldap3_proto::proto::LdapFilter::Present(request.atype.clone());
-        if super::filter::evaluate(&view, entry, &present) != super::filter::Truth::True {
+        if PreparedFilter::new(&view, &present).evaluate(&view, entry) != super::filter::Truth::True
+        {
             return failure(
                 LdapResultCode::NoSuchAttribute,
                 "the entry has no such attribute",
             );
         }
-        match super::filter::evaluate(&view, entry, &filter) {
+        match PreparedFilter::new(&view, &filter).evaluate(&view, entry) {
             super::filter::Truth::True => result(LdapResultCode::CompareTrue),
             _ => result(LdapResultCode::CompareFalse),
         }
@@ -564,6 +591,43 @@ impl Session {
             self.peer,
         )
         .await
+    }
+}
+
+/// Large scans that may run at once: one per CPU, at least two.
+pub fn concurrent_scans() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
+/// Runs a large scan on the blocking pool, so the async workers (every other connection, the
+/// control channel's heartbeats) never wait for it. It waits for one of
+/// [`concurrent_scans`] slots first; if its time limit runs out meanwhile, it matched nothing.
+/// `None` if the scan panicked.
+pub(super) async fn scan_on_blocking_pool(
+    shared: &Shared,
+    view: Arc<DirectoryView>,
+    plan: Plan,
+    deadline: Instant,
+) -> Option<Matched> {
+    let timed_out = || Matched {
+        entries: Vec::new(),
+        timed_out: true,
+    };
+    let slot = tokio::time::timeout_at(deadline.into(), shared.scans.clone().acquire_owned());
+    let Ok(Ok(permit)) = slot.await else {
+        return Some(timed_out());
+    };
+    let scan = tokio::task::spawn_blocking(move || {
+        let matched = plan.scan(&view, Some(deadline));
+        drop(permit);
+        matched
+    });
+    match scan.await {
+        Ok(matched) => Some(matched),
+        Err(error) => {
+            tracing::error!(%error, "an LDAP search scan failed");
+            None
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! cryptography), [`clients`] (source address to provider), [`config`] (the snapshot's RADIUS
 //! view), [`request`] (admission, no I/O), [`access`] (authentication), [`challenge`] (pending
 //! MFA challenges), [`reply`] (Access-Accept attributes), [`duplicates`] (retransmissions),
-//! [`accounting`] (accounting records as events), [`server`] (the UDP loops), [`metrics`].
+//! [`accounting`] (accounting records as events), [`server`] (the UDP loops), [`udp_socket`]
+//! (receive buffer, kernel drops), [`metrics`].
 
 pub mod access;
 pub mod accounting;
@@ -23,6 +24,7 @@ pub mod packet;
 pub mod reply;
 pub mod request;
 pub mod server;
+pub mod udp_socket;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fixtures;

@@ -1,5 +1,6 @@
 //! The UDP listeners: authentication (Access-Request, Status-Server) and accounting
-//! (Accounting-Request, Status-Server). Each datagram is admitted without I/O, checked against
+//! (Accounting-Request, Status-Server), on sockets with a burst-sized receive buffer
+//! ([`super::udp_socket`]). Each datagram is admitted without I/O, checked against
 //! the retransmission cache, answered in its own task (bounded in number), signed with the
 //! provider's secret, and sent back to where it came from.
 
@@ -12,6 +13,7 @@ use super::config::RadiusConfig;
 use super::duplicates::Seen;
 use super::packet::{Code, MAX_PACKET_LEN, Packet};
 use super::request::{self, Admitted, DropReason, Port};
+use super::udp_socket;
 use crate::core_contact::{core_reachable, heartbeat_period};
 use crate::module::ModuleContext;
 use anyhow::Context;
@@ -30,6 +32,8 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Binds both listeners and serves them until stop.
 pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Result<()> {
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let buffer_bytes = context.settings.limits.udp_receive_buffer_bytes;
+    let mut inodes = Vec::new();
     for (name, setting, address, port) in [
         (
             "radius",
@@ -44,10 +48,25 @@ pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Res
             Port::Accounting,
         ),
     ] {
-        let socket = UdpSocket::bind(address)
+        let resolved = tokio::net::lookup_host(address.as_str())
             .await
+            .ok()
+            .and_then(|mut found| found.next())
+            .with_context(|| format!("{setting} is not an address to listen on: {address}"))?;
+        let socket = udp_socket::bind(resolved, buffer_bytes, setting)
             .with_context(|| format!("cannot listen on UDP {address} ({setting})"))?;
         let addr = socket.local_addr()?;
+        #[cfg(target_os = "linux")]
+        if let Some(inode) = udp_socket::inode(&socket) {
+            inodes.push((
+                if port == Port::Auth {
+                    "auth"
+                } else {
+                    "accounting"
+                },
+                inode,
+            ));
+        }
         tracing::info!(%addr, "RADIUS {} listening", if port == Port::Auth { "authentication" } else { "accounting" });
         context.listening_on(name, addr);
         tokio::spawn(receive_loop(
@@ -57,6 +76,12 @@ pub async fn listen(context: &ModuleContext, shared: Arc<Shared>) -> anyhow::Res
             limit.clone(),
             context.stop.clone(),
         ));
+    }
+    if !inodes.is_empty() {
+        context
+            .registry
+            .register(Box::new(udp_socket::ReceiveDrops::new(inodes)?))
+            .context("RADIUS receive drop metric")?;
     }
     Ok(())
 }
