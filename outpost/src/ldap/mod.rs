@@ -21,10 +21,10 @@ pub mod server;
 pub mod session;
 pub mod view;
 
-#[cfg(any(test, feature = "fuzzing"))]
-pub(crate) mod fixtures;
 #[cfg(test)]
 mod cost_tests;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod fuzz_tests;
 
