@@ -15,6 +15,8 @@ pub mod credential_store;
 pub mod endpoints;
 pub mod event_queue;
 pub mod fetch;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_api;
 #[cfg(test)]
 mod fuzzing;
 #[cfg(feature = "ldap")]

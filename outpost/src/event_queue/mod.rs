@@ -347,8 +347,8 @@ async fn write_loop(
 }
 
 /// A queue in a directory of its own under the system temp dir, delivering to `core`, that
-/// never stops; for unit tests of the modules.
-#[cfg(test)]
+/// never stops; for unit tests of the modules and the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn for_tests(core: crate::core_api::CoreApi) -> EventQueue {
     let dir = tempfile::tempdir().expect("tempdir").keep();
     let (connected_tx, connected) = watch::channel(false);

@@ -3,7 +3,7 @@
 //! membership and equalities are set lookups, the time limit is checked every few entries
 //! while filtering, and large scans run off the async workers.
 
-use super::fuzz_tests::shared_with;
+use super::fixtures::shared_with;
 use super::prepared::PreparedFilter;
 use super::search::{self, MAX_REQUESTED_ATTRIBUTES, Reader, SearchQuery, Selection};
 use super::session::{Session, Step, scan_on_blocking_pool};

@@ -23,6 +23,8 @@ pub mod view;
 
 #[cfg(test)]
 mod cost_tests;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod fuzz_tests;
 

@@ -28,6 +28,8 @@ pub mod state;
 pub mod trusted;
 pub mod upstream;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod fuzz_tests;
 

@@ -298,28 +298,7 @@ pub fn open_state(
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn key(id: u32, byte: u8) -> SessionKey {
-        SessionKey {
-            id,
-            key: BASE64URL_NOPAD.encode(&[byte; 32]),
-        }
-    }
-
-    pub(crate) fn session(exp: i64) -> Session {
-        Session {
-            sid: "sid1".into(),
-            user_id: 7,
-            username: "alice".into(),
-            name: "Alice".into(),
-            email: "alice@example.com".into(),
-            groups: vec!["admins".into(), "staff".into()],
-            auth_time_ms: 1_000,
-            iat: 1,
-            exp,
-            jwt: Some("a.b.c".into()),
-            upstream_authorization: None,
-        }
-    }
+    pub(crate) use crate::proxy::fixtures::{key, session};
 
     #[test]
     fn seals_and_opens_and_rotation_keeps_old_cookies() {

@@ -463,75 +463,9 @@ pub fn normalize_host(host: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::proxy::session::tests::key;
-    use redoubt_outpost_proto::config::*;
-    use redoubt_outpost_proto::session::SessionConfig;
     use serde_json::json;
 
-    pub(crate) fn snapshot(providers: Vec<(i64, serde_json::Value)>) -> ConfigSnapshot {
-        ConfigSnapshot {
-            revision: 5,
-            config: OutpostConfig {
-                outpost: OutpostInfo {
-                    id: 1,
-                    name: "proxy".into(),
-                    kind: OutpostKind::Proxy,
-                    settings: json!({}),
-                },
-                providers: providers
-                    .into_iter()
-                    .map(|(id, settings)| ProviderConfig {
-                        id,
-                        name: format!("p{id}"),
-                        kind: OutpostKind::Proxy,
-                        settings,
-                        application: None,
-                    })
-                    .collect(),
-                directory: None,
-                sessions: Some(SessionConfig {
-                    keys: vec![key(2, 2), key(1, 1)],
-                    revocations: vec![
-                        SessionRevocation {
-                            user_id: 7,
-                            session_id: Some("gone".into()),
-                            revoked_at_ms: 10,
-                        },
-                        SessionRevocation {
-                            user_id: 8,
-                            session_id: None,
-                            revoked_at_ms: 500,
-                        },
-                    ],
-                    core_public_url: Some("https://id.example.com/".into()),
-                }),
-            },
-        }
-    }
-
-    pub(crate) fn sample() -> ProxyState {
-        let (state, warnings) = ProxyState::build(
-            &snapshot(vec![
-                (
-                    1,
-                    json!({"mode": "proxy", "external_host": "https://app.example.com",
-                           "internal_host": "http://127.0.0.1:8080/", "skip_path_regex": ["^/public/", "^/health$"]}),
-                ),
-                (
-                    2,
-                    json!({"mode": "forward_single", "external_host": "https://single.example.com:8443"}),
-                ),
-                (
-                    3,
-                    json!({"mode": "forward_domain", "external_host": "https://auth.corp.example",
-                           "cookie_domain": ".corp.example"}),
-                ),
-            ]),
-            &["http://core:9000".to_owned()],
-        );
-        assert!(warnings.is_empty(), "{warnings:?}");
-        state
-    }
+    pub(crate) use crate::proxy::fixtures::{sample, snapshot};
 
     #[test]
     fn hosts_pick_providers() {

@@ -129,7 +129,7 @@ pub fn reveal_user_password(
 }
 
 /// Hides `password` for User-Password (what a NAS does; for the tests).
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 #[allow(clippy::indexing_slicing, clippy::as_conversions)]
 pub(crate) fn hide_user_password(
     password: &[u8],
@@ -207,7 +207,7 @@ fn put(bytes: &mut [u8], at: usize, value: &[u8]) -> Result<(), PacketError> {
 
 /// Signs a request the way a NAS does (Message-Authenticator over the packet); for the tests.
 /// Accounting-Requests also get their Request Authenticator.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 #[allow(clippy::indexing_slicing, clippy::as_conversions)]
 pub(crate) fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>, PacketError> {
     request
@@ -232,7 +232,7 @@ pub(crate) fn sign_request(mut request: Packet, secret: &[u8]) -> Result<Vec<u8>
 /// Whether `reply` is a correctly signed answer to a `request_code` request with
 /// `request_authenticator` (Response Authenticator and, when present, Message-Authenticator);
 /// for the tests.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 #[allow(clippy::indexing_slicing, clippy::as_conversions)]
 pub(crate) fn reply_is_authentic(
     reply: &[u8],

@@ -26,6 +26,8 @@ pub mod request;
 pub mod server;
 pub mod udp_socket;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod fuzz_tests;
 
