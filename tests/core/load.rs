@@ -252,11 +252,6 @@ async fn the_control_channel_stays_up_under_ldap_load() {
         state,
         ..
     } = s;
-    let before: Vec<Value> = connected_instances(&core, id)
-        .await
-        .iter()
-        .map(|i| i["instance_id"].clone())
-        .collect();
     outpost.stop().await;
     let (cert, key) = (ca.cert_file.clone(), ca.key_file.clone());
     let outpost = start_outpost_with(&core.url, &outpost_token, state.path(), |s| {
@@ -267,15 +262,16 @@ async fn the_control_channel_stays_up_under_ldap_load() {
     outpost.wait_connected(true).await;
     let ldap = outpost.listening("ldap").await;
     // The core lists the new instance alone once it has flushed the old one's departure.
-    let instance = loop {
+    let instance = Value::from(outpost.instance_id.clone());
+    loop {
         let connected = connected_instances(&core, id).await;
         if let [one] = connected.as_slice()
-            && !before.contains(&one["instance_id"])
+            && one["instance_id"] == instance
         {
-            break one["instance_id"].clone();
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
     let first_seen = connected_instances(&core, id).await[0]["last_seen"].clone();
 
     // Eight heartbeat periods of expensive searches on many connections (server-side time
