@@ -112,23 +112,12 @@ impl OfflineRefusal {
 
 /// The event that reports a login refused while the core was unreachable.
 pub fn offline_refusal(request: &VerifyCredentialsRequest, reason: OfflineRefusal) -> OutpostEvent {
-    let mut detail = serde_json::Map::new();
-    detail.insert("reason".into(), reason.label().into());
-    if !request.details.is_empty() {
-        detail.insert(
-            "client".into(),
-            serde_json::Value::Object(request.details.clone()),
-        );
-    }
-    OutpostEvent {
-        provider_id: request.provider_id,
-        action: OFFLINE_REFUSAL.to_owned(),
-        username: Some(request.username.clone()),
-        source_address: request.source_address.clone(),
-        detail,
-        id: None,
-        occurred_at: None,
-    }
+    login_event(
+        request,
+        OFFLINE_REFUSAL,
+        &request.username,
+        ("reason", reason.label()),
+    )
 }
 
 /// The event that reports a login answered from the cache: the user by name (as credential
@@ -138,8 +127,24 @@ pub fn cached_login(
     user: &VerifiedUser,
     cache_use: CacheUse,
 ) -> OutpostEvent {
+    login_event(
+        request,
+        CACHED_LOGIN,
+        &user.username,
+        ("cache", cache_use.label()),
+    )
+}
+
+/// An event about one login attempt: `action` for `username`, from the request's address, with
+/// `fact` and the client's details (as the check would have sent them) in `detail`.
+fn login_event(
+    request: &VerifyCredentialsRequest,
+    action: &str,
+    username: &str,
+    fact: (&str, &str),
+) -> OutpostEvent {
     let mut detail = serde_json::Map::new();
-    detail.insert("cache".into(), cache_use.label().into());
+    detail.insert(fact.0.into(), fact.1.into());
     if !request.details.is_empty() {
         detail.insert(
             "client".into(),
@@ -148,8 +153,8 @@ pub fn cached_login(
     }
     OutpostEvent {
         provider_id: request.provider_id,
-        action: CACHED_LOGIN.to_owned(),
-        username: Some(user.username.clone()),
+        action: action.to_owned(),
+        username: Some(username.to_owned()),
         source_address: request.source_address.clone(),
         detail,
         id: None,
